@@ -1,0 +1,1 @@
+"""Clusterers that turn features into pseudo identities (CLUSTERERS)."""

@@ -1,0 +1,4 @@
+from .base import BaseReIDModel
+from .supervised import SupervisedReID
+
+__all__ = ['BaseReIDModel', 'SupervisedReID']

@@ -1,0 +1,114 @@
+"""The model contract every reidkit algorithm follows."""
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+
+from reidkit.registry import MODELS
+from reidkit.structures import ReIDDataSample
+
+
+class BaseReIDModel(BaseModel):
+    """Backbone + neck with mmengine's ``forward(mode)`` contract.
+
+    - ``mode='tensor'``: the retrieval embedding of ``inputs`` (B x D, not
+      normalised), used for feature extraction (e.g. pseudo labelling).
+    - ``mode='predict'``: the same embedding stored as ``pred_feature`` in
+      each data sample (flip test-time augmentation when
+      ``test_cfg['flip']``), for :class:`~reidkit.evaluation.ReIDMetric`.
+    - ``mode='loss'``: a dict of ``loss_*`` tensors (plus logged values)
+      from :meth:`loss`, which each algorithm implements.
+
+    Args:
+        backbone (dict): Backbone config, e.g. ``dict(type='ResNet')``.
+        neck (dict): Neck config; ``in_channels`` defaults to the
+            backbone's ``out_channels``.
+        data_preprocessor (dict, optional): Defaults to
+            ``ReIDDataPreprocessor`` with ImageNet statistics.
+        test_cfg (dict, optional): ``flip`` (bool, average the embeddings of
+            the image and its mirror; off by default and named in every
+            result line when on) and ``feature`` ('bn' = BN-neck output, the
+            papers' choice, or 'pooled'). Defaults to None.
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 data_preprocessor: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ReIDDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            # Build from reidkit's registry, so no default scope is needed.
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        neck = dict(neck)
+        neck.setdefault('in_channels', self.backbone.out_channels)
+        self.neck = MODELS.build(neck)
+        self.test_cfg = dict(flip=False, feature='bn')
+        self.test_cfg.update(test_cfg or {})
+        if self.test_cfg['feature'] not in ('bn', 'pooled'):
+            raise ValueError("test_cfg['feature'] must be 'bn' or 'pooled', "
+                             f"got {self.test_cfg['feature']!r}.")
+        unknown = set(self.test_cfg) - {'flip', 'feature'}
+        if unknown:
+            raise ValueError(f'Unknown test_cfg keys {sorted(unknown)}; '
+                             "valid keys are 'flip' and 'feature'.")
+
+    @property
+    def feat_dim(self) -> int:
+        return self.neck.in_channels
+
+    def extract_feat(self,
+                     inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(pooled, feat)``: pre-BN and BN-neck features."""
+        return self.neck(self.backbone(inputs))
+
+    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The retrieval embedding (honours ``test_cfg``)."""
+        idx = 1 if self.test_cfg['feature'] == 'bn' else 0
+        feats = self.extract_feat(inputs)[idx]
+        if self.test_cfg['flip']:
+            flipped = self.extract_feat(inputs.flip(3))[idx]
+            feats = (feats + flipped) / 2
+        return feats
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[ReIDDataSample]] = None,
+                mode: str = 'tensor'
+                ) -> Union[Dict[str, torch.Tensor], List[ReIDDataSample],
+                           torch.Tensor]:
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.embed(inputs)
+        raise RuntimeError(f'Invalid mode "{mode}"; reidkit models support '
+                           "'loss', 'predict' and 'tensor'.")
+
+    def predict(self, inputs: torch.Tensor,
+                data_samples: List[ReIDDataSample]) -> List[ReIDDataSample]:
+        feats = self.embed(inputs)
+        for sample, feat in zip(data_samples, feats):
+            sample.pred_feature = feat
+            sample.set_metainfo(dict(flip_test=self.test_cfg['flip']))
+        return data_samples
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: List[ReIDDataSample]) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError(
+            f'{type(self).__name__} is an inference-only model; use a '
+            'training algorithm such as SupervisedReID.')
+
+    @staticmethod
+    def stack_field(data_samples: List[ReIDDataSample], key: str,
+                    device: torch.device) -> torch.Tensor:
+        """Collect an int field of the samples into a tensor on ``device``."""
+        return torch.tensor([s.get(key) for s in data_samples],
+                            dtype=torch.long, device=device)

@@ -1,0 +1,3 @@
+from .cls_head import IdentityClsHead
+
+__all__ = ['IdentityClsHead']

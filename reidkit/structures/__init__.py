@@ -1,0 +1,3 @@
+from .reid_data_sample import ReIDDataSample
+
+__all__ = ['ReIDDataSample']

@@ -1,0 +1,1 @@
+"""Visualisation backends and visualizers (mmengine's are used as-is)."""
