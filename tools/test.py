@@ -6,7 +6,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from reidkit.apis import prepare_config
+from reidkit.apis import check_launcher, prepare_config
 from reidkit.evaluation import format_results, write_results
 
 
@@ -38,6 +38,7 @@ def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint "{args.checkpoint}" does not exist.')
+    check_launcher(args.launcher)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

@@ -6,7 +6,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from reidkit.apis import prepare_config
+from reidkit.apis import check_launcher, prepare_config
 
 
 def parse_args():
@@ -41,6 +41,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_launcher(args.launcher)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

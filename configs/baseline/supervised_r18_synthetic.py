@@ -30,19 +30,19 @@ model = dict(
 
 train_dataloader = dict(
     batch_size=64,
-    sampler=dict(type='IdentitySampler', num_instances=4, iters_per_epoch=50))
+    sampler=dict(type='IdentitySampler', num_instances=4, iters_per_epoch=60))
 
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='Adam', lr=3.5e-4, weight_decay=5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2),
-    dict(type='MultiStepLR', milestones=[10], gamma=0.1, by_epoch=True),
+    dict(type='MultiStepLR', milestones=[15], gamma=0.1, by_epoch=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=12)
+train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=2))
+    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))

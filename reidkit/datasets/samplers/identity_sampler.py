@@ -1,4 +1,5 @@
 """Camera-aware P x K identity sampler with a fixed epoch length."""
+import logging
 import math
 from typing import Iterator, Optional, Sequence, Union
 
@@ -41,7 +42,9 @@ class IdentitySampler(Sampler):
     Args:
         dataset: A reidkit dataset; its ``gt_label`` and ``camid`` are read.
         batch_size (int): Per-rank batch size; must equal the dataloader's
-            ``batch_size`` and be a multiple of ``num_instances``.
+            ``batch_size`` and be a multiple of ``num_instances``. Configs
+            leave it out: :func:`reidkit.apis.prepare_config` copies the
+            dataloader's value.
         num_instances (int): K, images per identity. Defaults to 4.
         iters_per_epoch (int, optional): Batches per epoch. Defaults to
             None: enough for one pass over the initial identities.
@@ -54,12 +57,18 @@ class IdentitySampler(Sampler):
 
     def __init__(self,
                  dataset,
-                 batch_size: int,
+                 batch_size: Optional[int] = None,
                  num_instances: int = 4,
                  iters_per_epoch: Optional[int] = None,
                  camera_aware: bool = True,
                  label_key: str = 'gt_label',
                  seed: Optional[int] = None) -> None:
+        if batch_size is None:
+            raise ValueError(
+                'IdentitySampler needs batch_size, the per-rank batch size of '
+                "its dataloader; reidkit's tools fill it in from "
+                'train_dataloader.batch_size (reidkit.apis.prepare_config). '
+                'Call prepare_config(cfg) before Runner.from_cfg(cfg).')
         if num_instances < 1 or batch_size < 1:
             raise ValueError('batch_size and num_instances must be >= 1, got '
                              f'{batch_size} and {num_instances}.')
@@ -117,7 +126,7 @@ class IdentitySampler(Sampler):
                 f'{self.num_ids_per_batch} identities per batch; batches '
                 'will repeat identities.',
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
 
     @property
     def num_identities(self) -> int:

@@ -1,6 +1,7 @@
 """Streaming re-ID metric around :func:`reidkit.evaluation.evaluate_rank`."""
 from typing import Dict, List, Optional, Sequence, Union
 
+import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -125,7 +126,7 @@ class ReIDMetric(BaseMetric):
                 'removes them, so these numbers are not comparable with '
                 'benchmark results.',
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
             q_cams = g_cams = None
         distmat = pairwise_distance(qf, gf).numpy()
         if self.rerank is not None:

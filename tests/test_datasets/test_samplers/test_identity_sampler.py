@@ -132,3 +132,16 @@ def test_rank_shards_are_disjoint(monkeypatch):
         assert len(seen[-1]) == 4
     assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
     assert set.union(*seen) == set(range(12))
+
+
+def test_prepare_config_fills_batch_size():
+    from mmengine.config import Config
+    from reidkit.apis import prepare_config
+    cfg = Config(dict(train_dataloader=dict(
+        batch_size=32, sampler=dict(type='IdentitySampler', num_instances=4))))
+    assert prepare_config(cfg).train_dataloader.sampler.batch_size == 32
+    cfg.train_dataloader.sampler.batch_size = 16
+    with pytest.raises(ValueError, match='differs'):
+        prepare_config(cfg)
+    with pytest.raises(ValueError, match='prepare_config'):
+        IdentitySampler(make_dataset(), num_instances=4)
