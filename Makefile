@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.reidkit-installed
-DEMO_CONFIG ?= configs/baseline/supervised_r18_synthetic.py
+DEMO_CONFIG ?= configs/cluster_contrast/cc_r18_synthetic.py
 PYTEST_ARGS ?=
 
 .PHONY: install demo test bench clean

@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -31,6 +30,8 @@ from sklearn.metrics import average_precision_score
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from reidkit.evaluation.functional.rank import evaluate_rank  # noqa: E402
+
+from peak_rss import PeakRSS  # noqa: E402  (benchmarks/peak_rss.py)
 
 
 def make_market_like(num_query=3368,
@@ -125,49 +126,6 @@ def reference_eval(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
         'cmc': np.mean(all_cmc, axis=0),
         'num_valid_queries': len(all_ap),
     }
-
-
-class PeakRSS:
-    """Peak resident memory added while the ``with`` block runs (Linux).
-
-    Resets the kernel's high-water mark (``/proc/self/clear_refs``) and
-    reads ``VmHWM`` afterwards; where that is not allowed, falls back to
-    sampling ``VmRSS`` from a thread (which can miss short peaks).
-    """
-
-    @staticmethod
-    def _status(field):
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._status('VmRSS'))
-            time.sleep(0.002)
-
-    def __enter__(self):
-        self.base = self.peak = self._status('VmRSS')
-        try:
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')
-            self._hwm = True
-        except OSError:
-            self._hwm = False
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self._hwm:
-            self.peak = self._status('VmHWM')
-        else:
-            self._stop.set()
-            self._thread.join()
-        self.added_mb = max(0, self.peak - self.base) / 2**20
 
 
 def timed(fn, repeat):

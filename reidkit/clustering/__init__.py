@@ -1,1 +1,12 @@
-"""Clusterers that turn features into pseudo identities (CLUSTERERS)."""
+"""Pseudo labelling: k-reciprocal Jaccard distance and the clusterers
+(CLUSTERERS) that turn features into pseudo identities."""
+from .base import BaseClusterer
+from .clusterers import DBSCAN, InfoMap, KMeans
+from .eps import k_distance, mmt_eps, suggest_eps
+from .jaccard import compute_jaccard_distance
+from .knn import knn_search
+
+__all__ = [
+    'BaseClusterer', 'DBSCAN', 'KMeans', 'InfoMap', 'compute_jaccard_distance',
+    'knn_search', 'k_distance', 'mmt_eps', 'suggest_eps'
+]

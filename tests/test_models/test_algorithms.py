@@ -70,3 +70,62 @@ def test_unlabelled_batch_and_bad_test_cfg():
         model(x, samples, mode='loss')
     with pytest.raises(ValueError, match='Unknown test_cfg'):
         tiny_model(test_cfg=dict(rerank=True))
+
+
+def tiny_cc(**kwargs):
+    from reidkit.models import ClusterContrast
+    cfg = dict(
+        backbone=dict(type='ResNet', depth=18, last_stride=1),
+        neck=dict(type='BNNeck', pooling=dict(type='AvgPooling')))
+    cfg.update(kwargs)
+    return ClusterContrast(**cfg)
+
+
+def test_cluster_contrast_memory_from_centroids_and_loss_by_sample_idx():
+    import torch.nn.functional as F
+
+    from reidkit.models import ClusterMemory
+    torch.manual_seed(0)
+    model = tiny_cc()
+    assert model.memory.momentum == 0.1
+    assert model.memory.temperature == 0.05
+    feats = torch.tensor([[1., 0.], [0., 1.], [3., 4.], [5., 5.]])
+    feats = F.pad(feats, (0, 510))
+    model.set_pseudo_labels([1, -1, 0, 1], feats)
+    # cluster 0 = (3,4) -> (.6,.8); cluster 1 = mean((1,0),(5,5)) = (3,2.5)
+    expected = F.normalize(torch.tensor([[3., 4.], [3., 2.5]]), dim=1)
+    torch.testing.assert_close(model.memory.features[:, :2], expected)
+    assert model.pseudo_labels.tolist() == [1, -1, 0, 1]
+
+    x, samples = batch([9, 9, 9])  # gt labels must be ignored
+    for s, idx in zip(samples, [3, 2, 0]):
+        s.set_metainfo(dict(sample_idx=idx))
+    model.train()
+    before = model.memory.features.clone()
+    with torch.no_grad():  # train-mode BN: same output for the same batch
+        feat = model.extract_feat(x)[1]
+    targets = torch.tensor([1, 0, 1])  # pseudo_labels[[3, 2, 0]]
+    ref = ClusterMemory(feat_dim=512)
+    ref.reset(before)
+    expected = ref(feat, targets)
+    ref.update(feat, targets)
+    losses = model(x, samples, mode='loss')
+    assert set(losses) == {'loss_cc'}
+    torch.testing.assert_close(losses['loss_cc'], expected)
+    torch.testing.assert_close(model.memory.features, ref.features)
+    assert not torch.equal(model.memory.features, before)
+    samples[0].set_metainfo(dict(sample_idx=1))  # an outlier
+    with pytest.raises(ValueError, match='outliers'):
+        model(x, samples, mode='loss')
+
+
+def test_cluster_contrast_needs_labels_and_resumes_them():
+    model = tiny_cc()
+    x, samples = batch([0, 0])
+    with pytest.raises(RuntimeError, match='PseudoLabelHook'):
+        model(x, samples, mode='loss')
+    model.set_pseudo_labels([0, 1, 1], torch.randn(3, 512))
+    fresh = tiny_cc()
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.pseudo_labels.tolist() == [0, 1, 1]
+    torch.testing.assert_close(fresh.memory.features, model.memory.features)

@@ -1,0 +1,372 @@
+"""Exact k-nearest-neighbour search for clustering (faiss or torch).
+
+:func:`knn_search` returns, for every row of an ``(N, D)`` feature matrix,
+its ``k`` nearest rows (itself included) under the squared Euclidean
+distance, which for L2-normalised features equals ``2 - 2 cos``. It never
+builds an ``N x N`` array: both backends work on blocks of rows.
+
+Neighbour lists are made deterministic so that both backends, and any
+reference code that follows the same rules, see the same lists:
+
+* each row's own index is always in column 0 with distance exactly 0, even
+  when exact duplicates of the row exist (the research code relies on
+  "self at column 0"; with more than ``k`` duplicates a plain search may
+  drop the row from its own list);
+* the other neighbours follow in ascending ``(distance, index)`` order, so
+  exact ties (duplicates) are broken by the smaller index, also at the
+  cut-off: rows whose ``k``-th and ``k+1``-th distances are equal are
+  re-ranked over the full row.
+
+Distances are computed in float32 as ``|x|^2 + |y|^2 - 2 x.y`` and clamped
+at 0. The backends agree up to float32 rounding: the order of two
+neighbours whose distances differ by ~1e-7 may differ between them.
+"""
+from typing import Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+# Edge of the blocks of the distance matrix (16 MB of float32).
+_BLOCK_ROWS = 2048
+# Elements of a (rows x N) block of the distance matrix (64 MB of float32).
+_ROW_BLOCK_ELEMS = 1 << 24
+# Elements of the temporaries of element-wise passes over the features.
+_TEMP_ELEMS = 1 << 20
+_BACKENDS = ('auto', 'faiss', 'torch')
+
+
+def _as_float_tensor(features: ArrayLike) -> torch.Tensor:
+    """Return ``features`` as a contiguous 2-D float32 tensor.
+
+    Args:
+        features (np.ndarray | torch.Tensor): ``(N, D)`` features.
+
+    Returns:
+        torch.Tensor: float32 tensor on the input's device (CPU for numpy);
+        no copy when the input already is one.
+
+    Raises:
+        ValueError: If the input is not 2-D, is empty, not numeric or not
+            finite.
+    """
+    if isinstance(features, torch.Tensor):
+        x = features.detach()
+    else:
+        arr = np.asarray(features)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f'features must be numeric, got {arr.dtype}')
+        x = torch.from_numpy(arr)
+    if x.dim() != 2:
+        raise ValueError(
+            f'features must be 2-D (N, D), got shape {tuple(x.shape)}')
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f'features is empty: shape {tuple(x.shape)}')
+    if x.dtype == torch.bool or x.is_complex():
+        raise ValueError(f'features must be real numbers, got {x.dtype}')
+    x = x.float().contiguous()
+    step = max(1, _TEMP_ELEMS // x.shape[1])
+    if not all(
+            bool(torch.isfinite(x[i:i + step]).all())
+            for i in range(0, x.shape[0], step)):
+        raise ValueError('features contain NaN or inf: did the model '
+                         'produce non-finite embeddings?')
+    return x
+
+
+def sq_norms(x: torch.Tensor) -> torch.Tensor:
+    """Squared L2 norm of every row, computed in row blocks (no ``N x D``
+    temporary)."""
+    step = max(1, _TEMP_ELEMS // x.shape[1])
+    return torch.cat([(x[i:i + step]**2).sum(1)
+                      for i in range(0, x.shape[0], step)])
+
+
+def default_chunk_size(num: int) -> int:
+    """Default block edge: 2048 rows, fewer for small inputs.
+
+    Args:
+        num (int): Number of rows ``N``.
+
+    Returns:
+        int: Rows per block, at least 1.
+    """
+    return int(max(1, min(num, _BLOCK_ROWS)))
+
+
+def row_chunk(num: int, chunk_size: int) -> int:
+    """Rows per block for ``rows x N`` blocks: at most ``chunk_size`` and
+    at most 16M elements (64 MB of float32)."""
+    return int(max(1, min(chunk_size, _ROW_BLOCK_ELEMS // num)))
+
+
+def _sort_rows(vals: torch.Tensor,
+               idx: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Sort every row by ``(value, index)`` (two stable sorts)."""
+    idx, order = idx.sort(dim=1, stable=True)
+    vals = vals.gather(1, order)
+    vals, order = vals.sort(dim=1, stable=True)
+    return vals, idx.gather(1, order)
+
+
+def _dist_rows(x: torch.Tensor, sq: torch.Tensor,
+               rows: torch.Tensor) -> torch.Tensor:
+    """Squared distances of ``x[rows]`` to all rows, self set to -1."""
+    dist = torch.mm(x[rows], x.t()).mul_(-2)
+    dist.add_(sq[rows, None]).add_(sq[None]).clamp_(min=0)
+    dist[torch.arange(len(rows), device=x.device), rows] = -1
+    return dist
+
+
+def _finalize(x: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, k: int,
+              chunk_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Turn exact top-``kk`` candidates into the final neighbour lists.
+
+    Args:
+        x (torch.Tensor): ``(N, D)`` features.
+        vals (torch.Tensor): ``(N, kk)`` candidate distances,
+            ``kk = min(k + 1, N)``: the ``kk`` smallest values of every row
+            (as a multiset, before clamping at 0), self included.
+        idx (torch.Tensor): ``(N, kk)`` candidate indices.
+        k (int): Neighbours to keep, ``k <= kk``.
+        chunk_size (int): Rows per block when re-ranking tied rows.
+
+    Returns:
+        tuple[torch.Tensor, torch.Tensor]: ``(N, k)`` distances (self at
+        column 0 with distance 0) and int64 indices, sorted by
+        ``(distance, index)``.
+    """
+    is_self = idx == torch.arange(len(idx), device=idx.device)[:, None]
+    vals = vals.clamp(min=0).masked_fill_(is_self, -1)
+    vals, idx = _sort_rows(vals, idx)
+    if vals.shape[1] > k:
+        # The candidates are exact as a multiset of values, but which of
+        # several equal values at the cut-off were kept is arbitrary:
+        # re-rank those rows over the whole row (a stable sort keeps index
+        # order among equal distances).
+        tied = torch.nonzero(vals[:, k - 1] == vals[:, k]).flatten()
+        if len(tied):
+            sq = sq_norms(x)
+            step = row_chunk(x.shape[0], chunk_size)
+            for start in range(0, len(tied), step):
+                sel = tied[start:start + step]
+                v, i = _dist_rows(x, sq, sel).sort(dim=1, stable=True)
+                vals[sel, :k] = v[:, :k]
+                idx[sel, :k] = i[:, :k]
+        vals, idx = vals[:, :k], idx[:, :k]
+    vals = vals.contiguous()
+    vals[:, 0] = 0
+    return vals, idx.contiguous()
+
+
+def _merge_topk(best_v: torch.Tensor, best_i: torch.Tensor, rows: slice,
+                dist: torch.Tensor, col0: int) -> None:
+    """Merge a block of distances into the running candidates of ``rows``.
+
+    Args:
+        best_v (torch.Tensor): ``(N, kk)`` running smallest distances
+            (``inf`` where not filled yet), updated in place.
+        best_i (torch.Tensor): ``(N, kk)`` their indices, updated in place.
+        rows (slice): The images of the block's rows.
+        dist (torch.Tensor): ``(B, C)`` distances of ``rows`` to images
+            ``col0 .. col0 + C - 1``.
+        col0 (int): Index of the block's first column.
+    """
+    kk = best_v.shape[1]
+    cur_v = best_v[rows]
+    v, i = dist.topk(
+        min(kk, dist.shape[1]), dim=1, largest=False, sorted=False)
+    cand_v = torch.cat([cur_v, v], 1)
+    cand_i = torch.cat([best_i[rows], i.add_(col0)], 1)
+    v, pos = cand_v.topk(kk, dim=1, largest=False, sorted=False)
+    best_v[rows] = v
+    best_i[rows] = cand_i.gather(1, pos)
+
+
+def _knn_torch(x: torch.Tensor,
+               k: int,
+               chunk_size: int,
+               with_max: bool = False) -> Tuple[torch.Tensor, ...]:
+    """Exact kNN with blocked torch matmul (CPU or CUDA).
+
+    The distance matrix is symmetric, so only the blocks on and above the
+    diagonal are computed (half the matmul work of a plain search); each
+    block updates the running top-``(k+1)`` candidates of both its row and
+    its column images.
+
+    Args:
+        x (torch.Tensor): ``(N, D)`` float32 features.
+        k (int): Neighbours per row, ``1 <= k <= N``.
+        chunk_size (int): Block edge (rows and columns per block).
+        with_max (bool): Also return every row's largest distance to any
+            row (from the same blocks). Defaults to False.
+
+    Returns:
+        tuple: ``(dists, indices)`` as ``(N, k)`` tensors on ``x.device``,
+        plus the ``(N,)`` row maxima if ``with_max``.
+    """
+    num = x.shape[0]
+    kk = min(k + 1, num)
+    sq = sq_norms(x)
+    best_v = torch.full((num, kk), float('inf'), device=x.device)
+    best_i = torch.zeros((num, kk), dtype=torch.int64, device=x.device)
+    row_max = torch.zeros(num, device=x.device)
+    for a0 in range(0, num, chunk_size):
+        rows_a = slice(a0, min(a0 + chunk_size, num))
+        for b0 in range(a0, num, chunk_size):
+            rows_b = slice(b0, min(b0 + chunk_size, num))
+            # |a|^2 + |b|^2 - 2 a.b, not clamped at 0 yet (clamping is
+            # monotone, so it can wait for the final candidates)
+            dist = torch.addmm(
+                sq[rows_a, None], x[rows_a], x[rows_b].t(), alpha=-2)
+            dist.add_(sq[None, rows_b])
+            if with_max:
+                row_max[rows_a] = torch.maximum(row_max[rows_a],
+                                                dist.max(1).values)
+                row_max[rows_b] = torch.maximum(row_max[rows_b],
+                                                dist.max(0).values)
+            if a0 == b0:
+                dist.diagonal().fill_(-2)  # self first
+            _merge_topk(best_v, best_i, rows_a, dist, b0)
+            if a0 != b0:
+                _merge_topk(best_v, best_i, rows_b, dist.t(), a0)
+    dists, inds = _finalize(x, best_v, best_i, k, chunk_size)
+    if with_max:
+        return dists, inds, row_max.clamp_(min=0)
+    return dists, inds
+
+
+def _knn_faiss(x: torch.Tensor, k: int,
+               chunk_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact kNN with faiss' flat L2 search (GPU if the input is on CUDA).
+
+    faiss returns ``k + 1`` candidates per row; self is forced in and the
+    lists are finalised as in the torch backend.
+    """
+    import faiss
+    num = x.shape[0]
+    kk = min(k + 1, num)
+    xn = x.cpu().numpy()
+    if x.is_cuda and faiss.get_num_gpus() > 0:  # pragma: no cover
+        res = faiss.StandardGpuResources()
+        vals, idx = faiss.knn_gpu(res, xn, xn, kk, device=x.device.index)
+    else:
+        # the brute-force search of IndexFlatL2, without the index's copy
+        # of the features
+        vals, idx = faiss.knn(xn, xn, kk, metric=faiss.METRIC_L2)
+    rows = np.arange(num)
+    is_self = idx == rows[:, None]
+    missing = ~is_self.any(1)
+    # more than kk exact duplicates pushed a row out of its own list
+    idx[missing, kk - 1] = rows[missing]
+    is_self[missing, kk - 1] = True
+    vals = np.maximum(vals, 0)
+    vals[is_self] = -1
+    vals, idx = _finalize(x,
+                          torch.from_numpy(vals).to(x.device),
+                          torch.from_numpy(idx).to(x.device), k, chunk_size)
+    return vals.cpu().numpy(), idx.cpu().numpy()
+
+
+def resolve_backend(backend: str, features: ArrayLike) -> str:
+    """Resolve ``'auto'`` to a concrete kNN backend.
+
+    ``'auto'`` means torch for a CUDA tensor, torch on the CPU when torch's
+    CPU matmul uses MKL (the x86 wheels), and faiss otherwise (or torch
+    when faiss cannot be imported). Why not faiss on every CPU: the
+    ``faiss-cpu`` wheels bundle an OpenBLAS that picks its matmul kernel
+    from a list of known CPUs and falls back to a generic SSE3 kernel on
+    newer ones. On a 2-core Sapphire Rapids VM it reports "Prescott" and
+    the exact search of 12,936 x 2,048 features took 17-22 s with faiss
+    against 3.5 s with the torch backend (MKL dispatches on the CPU's
+    instruction set); with ``OPENBLAS_CORETYPE=SkylakeX`` set before faiss
+    is imported, faiss took 4.3 s. Both backends return the same
+    neighbours (see :func:`knn_search`).
+
+    Args:
+        backend (str): ``'auto'``, ``'faiss'`` or ``'torch'``.
+        features (np.ndarray | torch.Tensor): The features to search.
+
+    Returns:
+        str: ``'faiss'`` or ``'torch'``.
+    """
+    if backend not in _BACKENDS:
+        raise ValueError(
+            f'backend must be one of {_BACKENDS}, got {backend!r}')
+    if backend != 'auto':
+        return backend
+    if isinstance(features, torch.Tensor) and features.is_cuda:
+        return 'torch'
+    if torch.backends.mkl.is_available():
+        return 'torch'
+    try:
+        import faiss  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return 'torch'
+    return 'faiss'
+
+
+def knn_search(
+        features: ArrayLike,
+        k: int,
+        backend: str = 'auto',
+        chunk_size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every row, self included.
+
+    Distances are squared Euclidean, ``|x_i - x_j|^2``, computed in float32
+    (``2 - 2 cos`` for the L2-normalised features the clustering code
+    passes; nothing is normalised here). Every row lists itself first
+    (distance exactly 0, even if exact duplicates exist), then the other
+    rows in ascending ``(distance, index)`` order: ties between exact
+    duplicates are broken by index, also at the ``k``-th position.
+
+    Memory: ``O(N * k)`` for the result plus ``chunk_size x chunk_size``
+    (torch) or faiss' internal blocks; never ``N x N``. Time:
+    ``O(N^2 D)``; the torch backend computes only half of the symmetric
+    distance matrix.
+
+    Args:
+        features (np.ndarray | torch.Tensor): ``(N, D)`` features, numpy or
+            a torch tensor on CPU or CUDA.
+        k (int): Number of neighbours per row, self included. Clamped to
+            ``N``.
+        backend (str): ``'faiss'`` (``faiss.knn``, the brute-force search
+            of ``IndexFlatL2`` without copying the features into an index;
+            ``faiss.knn_gpu`` when faiss has GPUs and the input is a CUDA
+            tensor), ``'torch'`` (blocked matmul + ``topk`` on the input's
+            device) or ``'auto'`` (torch for CUDA tensors and for CPU
+            tensors when torch uses MKL, faiss otherwise; see
+            :func:`resolve_backend`).
+            Defaults to ``'auto'``.
+        chunk_size (int, optional): Block edge in rows. Defaults to
+            :func:`default_chunk_size` (2048).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``dists`` (float32) and ``indices``
+        (int64), both ``(N, min(k, N))``, on the CPU.
+
+    Examples:
+        >>> feats = np.random.randn(100, 16).astype(np.float32)
+        >>> feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+        >>> dists, inds = knn_search(feats, k=5)
+        >>> bool((inds[:, 0] == np.arange(100)).all())
+        True
+    """
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError(f'k must be a positive int, got {k!r}')
+    backend = resolve_backend(backend, features)
+    x = _as_float_tensor(features)
+    num = x.shape[0]
+    k = min(int(k), num)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(num)
+    elif (isinstance(chunk_size, bool) or int(chunk_size) != chunk_size
+          or chunk_size < 1):
+        raise ValueError(
+            f'chunk_size must be a positive int, got {chunk_size!r}')
+    chunk_size = int(chunk_size)
+    if backend == 'faiss':
+        return _knn_faiss(x, k, chunk_size)
+    dists, inds = _knn_torch(x, k, chunk_size)
+    return dists.cpu().numpy(), inds.cpu().numpy()

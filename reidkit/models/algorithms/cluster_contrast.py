@@ -1,0 +1,127 @@
+"""Cluster Contrast (Dai et al., ACCV 2022; arXiv 2103.11568)."""
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reidkit.registry import MODELS
+from reidkit.structures import ReIDDataSample
+from .base import BaseReIDModel
+
+
+@MODELS.register_module()
+class ClusterContrast(BaseReIDModel):
+    """Unsupervised re-ID with a cluster-level memory and ClusterNCE.
+
+    Every epoch the :class:`~reidkit.engine.PseudoLabelHook` extracts the
+    features of the unlabelled train set, clusters them and calls
+    :meth:`set_pseudo_labels`, which stores one label per train image
+    (``pseudo_labels[sample_idx]``, -1 = outlier, never sampled) and rebuilds
+    the memory from the L2-normalised cluster centroids. A training step
+    looks the labels of its images up by ``sample_idx``, computes the
+    ClusterNCE loss of the L2-normalised BN-neck features against the memory
+    and then updates the memory entries of the batch's clusters.
+
+    The pseudo labels and the memory are buffers, so they are saved in
+    checkpoints and a resumed run continues with them.
+
+    Args:
+        backbone (dict): Backbone config.
+        neck (dict): Neck config (pooling + BN-neck).
+        memory (dict): ``ClusterMemory`` config; ``feat_dim`` defaults to
+            the feature dimension. Defaults to the paper's settings
+            (τ = 0.05, m = 0.1, 'mean' update).
+        data_preprocessor, test_cfg, init_cfg: See :class:`BaseReIDModel`.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 memory: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            data_preprocessor=data_preprocessor,
+            test_cfg=test_cfg,
+            init_cfg=init_cfg)
+        memory = {
+            **dict(
+                type='ClusterMemory',
+                temperature=0.05,
+                momentum=0.1,
+                update='mean'),
+            **(memory or {})
+        }
+        memory.setdefault('feat_dim', self.feat_dim)
+        self.memory = MODELS.build(memory)
+        self.register_buffer(
+            'pseudo_labels', torch.zeros(0, dtype=torch.long))
+
+    def pseudo_label_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Features the pseudo labels are computed from: the L2-normalised
+        BN-neck output, no flip (METHODS §1.4)."""
+        return F.normalize(self.extract_feat(inputs)[1], dim=1)
+
+    @torch.no_grad()
+    def set_pseudo_labels(self, labels, features: torch.Tensor) -> None:
+        """Take new pseudo labels and rebuild the memory.
+
+        Args:
+            labels (array-like): N labels, one per train image in
+                ``sample_idx`` order; -1 marks outliers.
+            features (Tensor): N x D features the labels came from; the
+                memory becomes their L2-normalised per-cluster means.
+        """
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        if labels.dim() != 1 or len(labels) != len(features):
+            raise ValueError(
+                f'set_pseudo_labels needs one label per feature row, got '
+                f'{tuple(labels.shape)} labels for {len(features)} rows.')
+        valid = labels >= 0
+        if not bool(valid.any()):
+            raise ValueError('set_pseudo_labels: every label is -1; there '
+                             'is no cluster to build the memory from.')
+        num_clusters = int(labels.max()) + 1
+        feats = features.detach().float().cpu()
+        sums = torch.zeros(num_clusters, feats.size(1))
+        sums.index_add_(0, labels[valid], feats[valid])
+        counts = torch.bincount(labels[valid], minlength=num_clusters)
+        if bool((counts == 0).any()):
+            raise ValueError(
+                'Pseudo labels must be contiguous 0..C-1; clusters '
+                f'{torch.nonzero(counts == 0).flatten().tolist()[:10]} are '
+                'empty.')
+        self.memory.reset((sums / counts[:, None]).to(self.memory.features))
+        self.pseudo_labels = labels.to(self.pseudo_labels.device)
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: List[ReIDDataSample]) -> Dict[str, torch.Tensor]:
+        if len(self.pseudo_labels) == 0:
+            raise RuntimeError(
+                'ClusterContrast has no pseudo labels yet. Train it with '
+                "a PseudoLabelHook in custom_hooks (see configs/"
+                'cluster_contrast/), which clusters the train set before '
+                'every epoch.')
+        idx = self.stack_field(data_samples, 'sample_idx',
+                               self.pseudo_labels.device)
+        targets = self.pseudo_labels[idx].to(inputs.device)
+        if bool((targets < 0).any()):
+            raise ValueError(
+                'A training batch holds outliers (pseudo label -1). Use '
+                'the IdentitySampler, which never samples them.')
+        _, feat = self.extract_feat(inputs)
+        loss = self.memory(feat, targets)
+        self.memory.update(feat.detach(), targets)
+        return dict(loss_cc=loss)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        key = prefix + 'pseudo_labels'
+        if key in state_dict:
+            self.pseudo_labels = torch.empty_like(
+                state_dict[key], device=self.pseudo_labels.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
