@@ -6,6 +6,7 @@
 # The paper's pseudo labelling and memory: every epoch DBSCAN
 # (min_samples 4) on the k-reciprocal Jaccard distance (k1 30, k2 6);
 # ClusterMemory tau 0.05, m 0.1, 'mean' update; Adam 3.5e-4, wd 5e-4.
+# Augmentation: flip, pad 4 + random crop at 64x32, no random erasing.
 # Two departures, both needed because no pretrained weights exist here: a
 # randomly initialised network's features are dominated by each camera's
 # background and colour cast, so the hook clusters per-camera standardised

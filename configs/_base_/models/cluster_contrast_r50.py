@@ -10,7 +10,10 @@ model = dict(
         type='ReIDDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
+        bgr_to_rgb=True,
+        # RandomErasing(0.5, sl 0.02, sh 0.4, r1 0.3, ImageNet-mean fill)
+        # after normalisation, as in the reference code (METHODS.md §1.2).
+        batch_augments=[dict(type='RandomErasing', prob=0.5)]),
     backbone=dict(
         type='ResNet',
         depth=50,
