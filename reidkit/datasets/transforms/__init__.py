@@ -3,6 +3,7 @@
 import mmcv.transforms  # noqa: F401
 
 from .formatting import PackReIDInputs
+from .multi_view import MultiView
 from .processing import RandomPadCrop
 
-__all__ = ['PackReIDInputs', 'RandomPadCrop']
+__all__ = ['MultiView', 'PackReIDInputs', 'RandomPadCrop']

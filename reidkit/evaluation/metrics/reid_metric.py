@@ -53,6 +53,9 @@ class ReIDMetric(BaseMetric):
         rerank (bool | dict): k-reciprocal re-ranking (Zhong et al. 2017);
             True uses k1=20, k2=6, lambda_value=0.3, a dict overrides them.
             Defaults to False.
+        feature_key (str): The data-sample field holding the embedding.
+            Defaults to 'pred_feature' (MMT's configs evaluate both
+            teachers with 'pred_feature_t1' and 'pred_feature_t2').
         collect_device (str): Defaults to 'cpu'.
         prefix (str, optional): Defaults to 'reid'.
     """
@@ -64,6 +67,7 @@ class ReIDMetric(BaseMetric):
                  max_rank: int = 50,
                  normalize: bool = True,
                  rerank: Union[bool, dict] = False,
+                 feature_key: str = 'pred_feature',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -72,6 +76,7 @@ class ReIDMetric(BaseMetric):
                              f'got {tuple(ranks)}.')
         self.ranks = tuple(ranks)
         self.max_rank = max_rank
+        self.feature_key = feature_key
         self.normalize = normalize
         if rerank is True:
             rerank = {}
@@ -81,9 +86,14 @@ class ReIDMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
+            if self.feature_key not in sample:
+                raise KeyError(
+                    f'ReIDMetric(feature_key={self.feature_key!r}): the '
+                    'model\'s predictions have no such field (they have '
+                    f'{sorted(k for k in sample if k.startswith("pred"))}).')
             self.results.append(
                 dict(
-                    feature=sample['pred_feature'].detach().float().cpu(),
+                    feature=sample[self.feature_key].detach().float().cpu(),
                     pid=int(sample['gt_pid']),
                     camid=int(sample['camid']),
                     is_query=bool(sample['is_query']),

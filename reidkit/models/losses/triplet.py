@@ -14,13 +14,9 @@ def euclidean_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return sq.clamp(min=1e-12).sqrt()
 
 
-def hard_example_mining(dist: torch.Tensor, targets: torch.Tensor
-                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Batch-hard mining: farthest positive and closest negative per row.
-
-    Raises a ValueError when some anchor has no positive or no negative
-    (use a P x K sampler with K >= 2 and P >= 2).
-    """
+def _pos_neg_masks(dist: torch.Tensor, targets: torch.Tensor
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Positive (same label, not self) and negative masks, validated."""
     same = targets[:, None] == targets[None, :]
     eye = torch.eye(len(targets), dtype=torch.bool, device=dist.device)
     pos = same & ~eye
@@ -30,9 +26,37 @@ def hard_example_mining(dist: torch.Tensor, targets: torch.Tensor
             'Batch-hard triplet mining needs every sample to have a positive '
             'and a negative in the batch; use IdentitySampler with '
             'num_instances >= 2 and at least 2 identities per batch.')
+    return pos, neg
+
+
+def hard_example_mining(dist: torch.Tensor, targets: torch.Tensor
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Batch-hard mining: farthest positive and closest negative per row.
+
+    Returns the distances ``(dist_ap, dist_an)``, each of shape (B,).
+    Raises a ValueError when some anchor has no positive or no negative
+    (use a P x K sampler with K >= 2 and P >= 2).
+    """
+    pos, neg = _pos_neg_masks(dist, targets)
     dist_ap = dist.masked_fill(~pos, float('-inf')).max(1).values
     dist_an = dist.masked_fill(~neg, float('inf')).min(1).values
     return dist_ap, dist_an
+
+
+def hard_example_indices(dist: torch.Tensor, targets: torch.Tensor
+                         ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the batch-hard pairs: ``(idx_ap, idx_an)``, each (B,).
+
+    ``idx_ap[i]`` is the farthest j != i with the same label and
+    ``idx_an[i]`` the closest j with a different label, under ``dist``
+    (ties go to the lowest index). Same ValueError as
+    :func:`hard_example_mining` when an anchor has no positive or negative.
+    """
+    with torch.no_grad():
+        pos, neg = _pos_neg_masks(dist, targets)
+        idx_ap = dist.masked_fill(~pos, float('-inf')).argmax(1)
+        idx_an = dist.masked_fill(~neg, float('inf')).argmin(1)
+    return idx_ap, idx_an
 
 
 @MODELS.register_module()

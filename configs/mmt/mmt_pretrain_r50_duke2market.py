@@ -1,0 +1,28 @@
+# MMT stage I for DukeMTMC-reID -> Market-1501 (METHODS.md §3.1): the
+# supervised source model of supervised_r50_dukemtmcreid.py (ResNet-50,
+# label-smoothed CE + softmax-triplet with margin 0, Adam 3.5e-4, warm-up over
+# 10 epochs, x0.1 at epochs 40 and 70, 80 epochs x 100 iterations, no random
+# erasing), with the Market-1501 train images forwarded in train mode before
+# every iteration (TargetBNAdaptHook, no loss) so that BatchNorm adapts to the
+# target. Validation on the source test set, as in MMT. Train it twice, with
+# seeds 1 and 2:
+#   tools/mmt_pretrain.sh configs/mmt/mmt_pretrain_r50_duke2market.py \
+#       work_dirs/mmt_pretrain_r50_duke2market
+#
+# Expected: 31.8 / 61.9 / 76.4 / 82.2 (mAP / R1 / R5 / R10), the direct
+# transfer to Market-1501 (METHODS.md §7.4). Not reproduced here (no data set
+# or GPU on reidkit's CI).
+_base_ = ['../baseline/supervised_r50_dukemtmcreid.py']
+
+custom_hooks = [
+    dict(
+        type='TargetBNAdaptHook',
+        dataloader=dict(
+            batch_size=64,
+            num_workers=4,
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            dataset=dict(
+                type='Market1501', data_root='data/market1501',
+                split='train',
+                pipeline={{_base_.train_pipeline}}))),
+]
