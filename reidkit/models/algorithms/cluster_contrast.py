@@ -1,17 +1,17 @@
 """Cluster Contrast (Dai et al., ACCV 2022; arXiv 2103.11568)."""
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
 from .base import BaseReIDModel
+from .pseudo_labels import PseudoLabelMixin
 
 
 @MODELS.register_module()
-class ClusterContrast(BaseReIDModel):
+class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
     """Unsupervised re-ID with a cluster-level memory and ClusterNCE.
 
     Every epoch the :class:`~reidkit.engine.PseudoLabelHook` extracts the
@@ -58,8 +58,7 @@ class ClusterContrast(BaseReIDModel):
         }
         memory.setdefault('feat_dim', self.feat_dim)
         self.memory = MODELS.build(memory)
-        self.register_buffer(
-            'pseudo_labels', torch.zeros(0, dtype=torch.long))
+        self.init_pseudo_labels()
 
     def pseudo_label_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Features the pseudo labels are computed from: the L2-normalised
@@ -76,52 +75,15 @@ class ClusterContrast(BaseReIDModel):
             features (Tensor): N x D features the labels came from; the
                 memory becomes their L2-normalised per-cluster means.
         """
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        if labels.dim() != 1 or len(labels) != len(features):
-            raise ValueError(
-                f'set_pseudo_labels needs one label per feature row, got '
-                f'{tuple(labels.shape)} labels for {len(features)} rows.')
-        valid = labels >= 0
-        if not bool(valid.any()):
-            raise ValueError('set_pseudo_labels: every label is -1; there '
-                             'is no cluster to build the memory from.')
-        num_clusters = int(labels.max()) + 1
-        feats = features.detach().float().cpu()
-        sums = torch.zeros(num_clusters, feats.size(1))
-        sums.index_add_(0, labels[valid], feats[valid])
-        counts = torch.bincount(labels[valid], minlength=num_clusters)
-        if bool((counts == 0).any()):
-            raise ValueError(
-                'Pseudo labels must be contiguous 0..C-1; clusters '
-                f'{torch.nonzero(counts == 0).flatten().tolist()[:10]} are '
-                'empty.')
-        self.memory.reset((sums / counts[:, None]).to(self.memory.features))
+        labels, centroids = self.cluster_centroids(
+            labels, features, normalize=False)
+        self.memory.reset(centroids.to(self.memory.features))
         self.pseudo_labels = labels.to(self.pseudo_labels.device)
 
     def loss(self, inputs: torch.Tensor,
              data_samples: List[ReIDDataSample]) -> Dict[str, torch.Tensor]:
-        if len(self.pseudo_labels) == 0:
-            raise RuntimeError(
-                'ClusterContrast has no pseudo labels yet. Train it with '
-                "a PseudoLabelHook in custom_hooks (see configs/"
-                'cluster_contrast/), which clusters the train set before '
-                'every epoch.')
-        idx = self.stack_field(data_samples, 'sample_idx',
-                               self.pseudo_labels.device)
-        targets = self.pseudo_labels[idx].to(inputs.device)
-        if bool((targets < 0).any()):
-            raise ValueError(
-                'A training batch holds outliers (pseudo label -1). Use '
-                'the IdentitySampler, which never samples them.')
+        targets = self.batch_pseudo_labels(data_samples, inputs.device)
         _, feat = self.extract_feat(inputs)
         loss = self.memory(feat, targets)
         self.memory.update(feat.detach(), targets)
         return dict(loss_cc=loss)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args,
-                              **kwargs) -> None:
-        key = prefix + 'pseudo_labels'
-        if key in state_dict:
-            self.pseudo_labels = torch.empty_like(
-                state_dict[key], device=self.pseudo_labels.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

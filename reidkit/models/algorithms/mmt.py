@@ -12,8 +12,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
-from .base import BaseReIDModel
 from .mean_teacher import MeanTeacher
+from .pseudo_labels import PseudoLabelMixin
 
 
 class MMTNet(BaseModule):
@@ -41,7 +41,7 @@ class MMTNet(BaseModule):
 
 
 @MODELS.register_module()
-class MMT(BaseModel):
+class MMT(PseudoLabelMixin, BaseModel):
     r"""Mutual Mean-Teaching: two students, two mean teachers, soft labels.
 
     Two networks (``nets``) start from two source-pretrained checkpoints
@@ -150,8 +150,7 @@ class MMT(BaseModel):
         self.loss_tri = MODELS.build(loss_tri)
         self.loss_soft_ce = MODELS.build(loss_soft_ce)
         self.loss_soft_tri = MODELS.build(loss_soft_tri)
-        self.register_buffer('pseudo_labels',
-                             torch.zeros(0, dtype=torch.long))
+        self.init_pseudo_labels()
         self.register_buffer('num_clusters', torch.tensor(0))
         self.register_buffer('best_teacher', torch.tensor(0))
 
@@ -230,28 +229,15 @@ class MMT(BaseModel):
                 ``sample_idx`` order, contiguous 0..C-1; -1 = outlier.
             features (Tensor): The N x D features the labels came from.
         """
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        if labels.dim() != 1 or len(labels) != len(features):
-            raise ValueError(
-                f'set_pseudo_labels needs one label per feature row, got '
-                f'{tuple(labels.shape)} labels for {len(features)} rows.')
-        valid = labels >= 0
-        if not bool(valid.any()):
-            raise ValueError('set_pseudo_labels: every label is -1.')
-        num_clusters = int(labels.max()) + 1
+        num_clusters = int(np.max(labels)) + 1
         if num_clusters > self.num_classes:
             raise ValueError(
                 f'The clustering found {num_clusters} clusters but the '
                 f'classifiers have num_classes={self.num_classes} outputs; '
                 'raise model.num_classes (for DBSCAN, to the number of '
                 'target train images, as MMT does).')
-        feats = features.detach().float().cpu()
-        sums = torch.zeros(num_clusters, feats.size(1))
-        sums.index_add_(0, labels[valid], feats[valid])
-        counts = torch.bincount(labels[valid], minlength=num_clusters)
-        if bool((counts == 0).any()):
-            raise ValueError('Pseudo labels must be contiguous 0..C-1.')
-        centroids = F.normalize(sums / counts[:, None], dim=1)
+        labels, centroids = self.cluster_centroids(
+            labels, features, normalize=True)
         for module in (*self.nets, *(t.module for t in self.teachers)):
             weight = module.classifier.weight
             weight[:num_clusters] = centroids.to(weight)
@@ -290,18 +276,8 @@ class MMT(BaseModel):
                 'MMT trains on two augmented views of every image: put '
                 "dict(type='MultiView', num_views=2, transforms=[...]) in "
                 'the train pipeline.')
-        if len(self.pseudo_labels) == 0:
-            raise RuntimeError(
-                'MMT has no pseudo labels yet. Train it with a '
-                'PseudoLabelHook in custom_hooks (see configs/mmt/).')
         x1, x2 = inputs
-        idx = BaseReIDModel.stack_field(data_samples, 'sample_idx',
-                                        self.pseudo_labels.device)
-        targets = self.pseudo_labels[idx].to(x1.device)
-        if bool((targets < 0).any()):
-            raise ValueError(
-                'A training batch holds outliers (pseudo label -1). Use '
-                'the IdentitySampler, which never samples them.')
+        targets = self.batch_pseudo_labels(data_samples, x1.device)
         c = int(self.num_clusters)
         pooled1, _, logits1 = self.nets[0](x1)
         pooled2, _, logits2 = self.nets[1](x2)
@@ -324,11 +300,3 @@ class MMT(BaseModel):
         with torch.no_grad():
             losses['accuracy'] = (logits1.argmax(1) == targets).float().mean()
         return losses
-
-    def _load_from_state_dict(self, state_dict, prefix, *args,
-                              **kwargs) -> None:
-        key = prefix + 'pseudo_labels'
-        if key in state_dict:
-            self.pseudo_labels = torch.empty_like(
-                state_dict[key], device=self.pseudo_labels.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
