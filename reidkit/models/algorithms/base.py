@@ -2,10 +2,25 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+import torch.nn as nn
 from mmengine.model import BaseModel
 
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
+
+
+def build_pair_losses(cfgs: Optional[Dict[str, dict]]) -> nn.ModuleDict:
+    """Build ``name -> loss`` configs into a ModuleDict (see
+    ``BaseReIDModel``'s ``pair_losses``)."""
+    if cfgs is None:
+        return nn.ModuleDict()
+    if not isinstance(cfgs, dict) or 'type' in cfgs:
+        raise TypeError(
+            'pair_losses must map names to loss configs, e.g. '
+            "dict(gds=dict(type='GDSLoss')), got " + repr(cfgs))
+    return nn.ModuleDict(
+        {name: MODELS.build(cfg)
+         for name, cfg in cfgs.items()})
 
 
 class BaseReIDModel(BaseModel):
@@ -30,6 +45,13 @@ class BaseReIDModel(BaseModel):
             result line when on) and ``feature`` ('bn' = BN-neck output, the
             papers' choice, or 'pooled'). Defaults to None.
         init_cfg (dict, optional): Defaults to None.
+        pair_losses (dict, optional): Extra losses on the batch's pair
+            distances, ``name -> MODELS config`` (e.g. ``dict(gds=dict(
+            type='GDSLoss', lambda_h=1.0))``), each called as
+            ``loss(feat, labels)`` on the BN-neck features with the
+            batch's (pseudo) labels and returned as ``loss_<name>``. This
+            is how GDS / GDS-H plugs into any algorithm from a config.
+            Defaults to None.
     """
 
     def __init__(self,
@@ -37,7 +59,8 @@ class BaseReIDModel(BaseModel):
                  neck: dict,
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 pair_losses: Optional[Dict[str, dict]] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='ReIDDataPreprocessor')
         if isinstance(data_preprocessor, dict):
@@ -58,6 +81,15 @@ class BaseReIDModel(BaseModel):
         if unknown:
             raise ValueError(f'Unknown test_cfg keys {sorted(unknown)}; '
                              "valid keys are 'flip' and 'feature'.")
+        self.pair_losses = build_pair_losses(pair_losses)
+
+    def add_pair_losses(self, losses: Dict[str, torch.Tensor],
+                        feat: torch.Tensor,
+                        labels: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Add ``loss_<name>`` of every configured pair loss."""
+        for name, module in self.pair_losses.items():
+            losses[f'loss_{name}'] = module(feat, labels)
+        return losses
 
     @property
     def feat_dim(self) -> int:

@@ -32,7 +32,9 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
         memory (dict): ``ClusterMemory`` config; ``feat_dim`` defaults to
             the feature dimension. Defaults to the paper's settings
             (τ = 0.05, m = 0.1, 'mean' update).
-        data_preprocessor, test_cfg, init_cfg: See :class:`BaseReIDModel`.
+        data_preprocessor, test_cfg, init_cfg, pair_losses: See
+            :class:`BaseReIDModel` (e.g. GDS-H on the BN-neck features
+            with the pseudo labels).
     """
 
     def __init__(self,
@@ -41,13 +43,15 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
                  memory: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 pair_losses: Optional[dict] = None) -> None:
         super().__init__(
             backbone=backbone,
             neck=neck,
             data_preprocessor=data_preprocessor,
             test_cfg=test_cfg,
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+            pair_losses=pair_losses)
         memory = {
             **dict(
                 type='ClusterMemory',
@@ -86,4 +90,4 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
         _, feat = self.extract_feat(inputs)
         loss = self.memory(feat, targets)
         self.memory.update(feat.detach(), targets)
-        return dict(loss_cc=loss)
+        return self.add_pair_losses(dict(loss_cc=loss), feat, targets)

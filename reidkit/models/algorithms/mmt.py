@@ -12,6 +12,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
+from .base import build_pair_losses
 from .mean_teacher import MeanTeacher
 from .pseudo_labels import PseudoLabelMixin
 
@@ -102,6 +103,10 @@ class MMT(PseudoLabelMixin, BaseModel):
             softmax-triplet with margin 0).
         loss_soft_ce (dict): Defaults to ``SoftEntropyLoss``.
         loss_soft_tri (dict): Defaults to ``SoftTripletLoss``.
+        pair_losses (dict, optional): Extra pair-distance losses, ``name ->
+            config`` (e.g. GDS-H), one instance per student, each on its
+            student's BN-neck features with the pseudo labels; logged as
+            ``loss_<name>`` (sum over the two students). Defaults to None.
         data_preprocessor (dict, optional): Defaults to
             ``ReIDDataPreprocessor``.
         init_cfg (dict, optional): Defaults to None.
@@ -120,6 +125,7 @@ class MMT(PseudoLabelMixin, BaseModel):
                  loss_tri: dict = dict(type='TripletLoss', margin=None),
                  loss_soft_ce: dict = dict(type='SoftEntropyLoss'),
                  loss_soft_tri: dict = dict(type='SoftTripletLoss'),
+                 pair_losses: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -150,6 +156,8 @@ class MMT(PseudoLabelMixin, BaseModel):
         self.loss_tri = MODELS.build(loss_tri)
         self.loss_soft_ce = MODELS.build(loss_soft_ce)
         self.loss_soft_tri = MODELS.build(loss_soft_tri)
+        self.pair_losses = nn.ModuleList(
+            [build_pair_losses(pair_losses) for _ in range(2)])
         self.init_pseudo_labels()
         self.register_buffer('num_clusters', torch.tensor(0))
         self.register_buffer('best_teacher', torch.tensor(0))
@@ -279,8 +287,8 @@ class MMT(PseudoLabelMixin, BaseModel):
         x1, x2 = inputs
         targets = self.batch_pseudo_labels(data_samples, x1.device)
         c = int(self.num_clusters)
-        pooled1, _, logits1 = self.nets[0](x1)
-        pooled2, _, logits2 = self.nets[1](x2)
+        pooled1, feat1, logits1 = self.nets[0](x1)
+        pooled2, feat2, logits2 = self.nets[1](x2)
         logits1, logits2 = logits1[:, :c], logits2[:, :c]
         with torch.no_grad():
             t_pooled1, _, t_logits1 = self.teachers[0](x1)
@@ -297,6 +305,10 @@ class MMT(PseudoLabelMixin, BaseModel):
             loss_soft_tri=w_tri * (
                 self.loss_soft_tri(pooled1, t_pooled2, targets) +
                 self.loss_soft_tri(pooled2, t_pooled1, targets)))
+        for name in self.pair_losses[0]:
+            losses[f'loss_{name}'] = (
+                self.pair_losses[0][name](feat1, targets) +
+                self.pair_losses[1][name](feat2, targets))
         with torch.no_grad():
             losses['accuracy'] = (logits1.argmax(1) == targets).float().mean()
         return losses

@@ -20,7 +20,8 @@ class SupervisedReID(BaseReIDModel):
         neck (dict): Neck config (pooling + BN-neck).
         head (dict): ``IdentityClsHead`` config; ``in_channels`` defaults to
             the feature dimension.
-        data_preprocessor, test_cfg, init_cfg: See :class:`BaseReIDModel`.
+        data_preprocessor, test_cfg, init_cfg, pair_losses: See
+            :class:`BaseReIDModel`.
     """
 
     def __init__(self,
@@ -29,13 +30,15 @@ class SupervisedReID(BaseReIDModel):
                  head: dict,
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 pair_losses: Optional[dict] = None) -> None:
         super().__init__(
             backbone=backbone,
             neck=neck,
             data_preprocessor=data_preprocessor,
             test_cfg=test_cfg,
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+            pair_losses=pair_losses)
         head = dict(head)
         head.setdefault('in_channels', self.feat_dim)
         self.head = MODELS.build(head)
@@ -49,4 +52,5 @@ class SupervisedReID(BaseReIDModel):
                 'unlabelled images (gt_label -1). Train it on a labelled '
                 'train split, or use an unsupervised algorithm.')
         pooled, feat = self.extract_feat(inputs)
-        return self.head.loss(pooled, feat, labels)
+        return self.add_pair_losses(
+            self.head.loss(pooled, feat, labels), feat, labels)

@@ -1,0 +1,224 @@
+"""Global Distance-distributions Separation (Jin et al., ECCV 2020)."""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.dist import all_reduce, get_world_size
+
+from reidkit.registry import MODELS
+
+_SIDES = ('pos', 'neg')
+
+
+def pair_distances(feats: torch.Tensor, targets: torch.Tensor,
+                   normalize: bool = True) -> Dict[str, torch.Tensor]:
+    """The positive and the negative pair distances of a batch (each
+    unordered pair ``i < j`` once), differentiable.
+
+    Distances are Euclidean, between L2-normalised embeddings when
+    ``normalize`` (the retrieval space; METHODS §6.4).
+
+    Returns:
+        dict: ``{'pos': d_pos, 'neg': d_neg}``, 1-D tensors.
+    """
+    if feats.dim() != 2 or targets.shape != feats.shape[:1]:
+        raise ValueError(
+            f'GDS needs (B, D) embeddings and (B,) labels, got '
+            f'{tuple(feats.shape)} and {tuple(targets.shape)}.')
+    if normalize:
+        feats = F.normalize(feats, dim=1)
+    sq = (feats.pow(2).sum(1, keepdim=True) + feats.pow(2).sum(1)[None] -
+          2 * feats @ feats.t())
+    dist = sq.clamp(min=1e-12).sqrt()
+    upper = torch.ones_like(dist, dtype=torch.bool).triu(1)
+    same = targets[:, None] == targets[None, :]
+    return dict(pos=dist[same & upper], neg=dist[~same & upper])
+
+
+def pair_distance_sums(feats: torch.Tensor, targets: torch.Tensor,
+                       normalize: bool = True
+                       ) -> Dict[str, Tuple[torch.Tensor, ...]]:
+    """Count, sum and sum of squares of :func:`pair_distances`.
+
+    Returns:
+        dict: ``{'pos': (n, s, q), 'neg': (n, s, q)}`` with ``n`` the
+        number of pairs (float tensor) and ``s``/``q`` the differentiable
+        sums of ``d`` and ``d**2``.
+    """
+    return _moment_sums(pair_distances(feats, targets, normalize))
+
+
+def _moment_sums(dists: Dict[str, torch.Tensor]
+                 ) -> Dict[str, Tuple[torch.Tensor, ...]]:
+    return {
+        side: (d.new_tensor(float(d.numel())), d.sum(), d.pow(2).sum())
+        for side, d in dists.items()
+    }
+
+
+def _global_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks; the gradient flows through this rank's share only."""
+    if get_world_size() == 1:
+        return x
+    total = x.detach().clone()
+    all_reduce(total)  # mmengine all_reduce sums by default
+    return x + (total - x.detach())
+
+
+@MODELS.register_module()
+class GDSLoss(nn.Module):
+    r"""GDS / GDS-H: separate the global distance distributions of positive
+    and negative pairs (METHODS §6).
+
+    From a batch's embeddings and (pseudo) labels, the distances of all
+    positive pairs and of all negative pairs give the batch moments
+    :math:`\mu^\pm_l, \sigma^{\pm2}_l` (population variance). The global
+    moments follow them with momentum :math:`\beta`:
+
+    .. math::
+        \mu^\pm_g = \beta\,\bar\mu^\pm_g + (1-\beta)\,\mu^\pm_l,\qquad
+        \sigma^{\pm2}_g = \beta\,\bar\sigma^{\pm2}_g
+                          + (1-\beta)\,\sigma^{\pm2}_l
+
+    where the previous values :math:`\bar\mu, \bar\sigma^2` are constants
+    (the gradient flows through the current batch's share). They start from
+    the first batch's moments. The loss is
+
+    .. math::
+        L_{GDS} = \mathrm{Softplus}(\mu^+_g - \mu^-_g)
+                  + \lambda_\sigma(\sigma^{+2}_g + \sigma^{-2}_g),\\
+        L_H = \mathrm{Softplus}\big((\mu^+_g + \kappa\sigma^+_g)
+                                    - (\mu^-_g - \kappa\sigma^-_g)\big),\\
+        L = L_{GDS} + \lambda_h L_H
+
+    (``lambda_h=0``: GDS; ``lambda_h>0``: GDS-H).
+
+    The new global moments are kept as *pending* values; :meth:`commit`
+    (called by :class:`~reidkit.engine.GDSStatsHook` after every iteration)
+    makes them the stored buffers, so they are saved in checkpoints. Under
+    distributed training the counts, sums and sums of squares are summed
+    over ranks, so every rank uses the same statistics.
+
+    A batch without positive (or negative) pairs leaves that side's global
+    moments unchanged (constants in the loss); while a side has never been
+    seen, every term that needs it is zero.
+
+    Args:
+        momentum (float): :math:`\beta` in [0, 1). Defaults to 0.9.
+        lambda_sigma (float): :math:`\lambda_\sigma`. Defaults to 1.0.
+        lambda_h (float): :math:`\lambda_h`; 0 gives plain GDS. Defaults
+            to 0.
+        kappa (float): :math:`\kappa`. Defaults to 1.0.
+        normalize (bool): L2-normalise the embeddings first. Defaults to
+            True.
+        loss_weight (float): Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 momentum: float = 0.9,
+                 lambda_sigma: float = 1.0,
+                 lambda_h: float = 0.0,
+                 kappa: float = 1.0,
+                 normalize: bool = True,
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if not 0 <= momentum < 1:
+            raise ValueError(f'GDS momentum (beta) must be in [0, 1), got '
+                             f'{momentum}.')
+        for name, value in (('lambda_sigma', lambda_sigma),
+                            ('lambda_h', lambda_h), ('kappa', kappa)):
+            if value < 0:
+                raise ValueError(f'{name} must be >= 0, got {value}.')
+        self.momentum = momentum
+        self.lambda_sigma = lambda_sigma
+        self.lambda_h = lambda_h
+        self.kappa = kappa
+        self.normalize = normalize
+        self.loss_weight = loss_weight
+        for side in _SIDES:
+            self.register_buffer(f'mu_{side}', torch.tensor(0.))
+            self.register_buffer(f'var_{side}', torch.tensor(0.))
+            self.register_buffer(f'seen_{side}', torch.tensor(False))
+        self._pending: Optional[Dict[str, torch.Tensor]] = None
+        self.last_distances: Dict[str, torch.Tensor] = {}
+        #: The last batch's moments and pair counts (for logging).
+        self.last_batch: Dict[str, float] = {}
+
+    def _moments(self, side: str, stats) -> Tuple[torch.Tensor, ...]:
+        """Global mean and variance of one side, and whether they exist."""
+        n, s, q = (_global_sum(x) for x in stats)
+        old_mu = getattr(self, f'mu_{side}')
+        old_var = getattr(self, f'var_{side}')
+        seen = bool(getattr(self, f'seen_{side}'))
+        if float(n) == 0:
+            return old_mu, old_var, seen, False
+        mu_l = s / n
+        var_l = (q / n - mu_l.pow(2)).clamp(min=0)
+        self.last_batch.update({
+            f'{side}_pairs': float(n),
+            f'mu_{side}_batch': float(mu_l.detach()),
+            f'var_{side}_batch': float(var_l.detach()),
+        })
+        if not seen:
+            return mu_l, var_l, True, True
+        b = self.momentum
+        return (b * old_mu + (1 - b) * mu_l, b * old_var + (1 - b) * var_l,
+                True, True)
+
+    def forward(self, feats: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        """The GDS(-H) loss of a batch (B x D embeddings, B labels)."""
+        dists = pair_distances(feats, targets, self.normalize)
+        #: This rank's pair distances of the last batch (detached, CPU),
+        #: for GDSStatsHook's histograms.
+        self.last_distances = {
+            k: v.detach().float().cpu()
+            for k, v in dists.items()
+        }
+        sums = _moment_sums(dists)
+        self.last_batch = {}
+        moments, pending = {}, {}
+        for side in _SIDES:
+            mu, var, exists, updated = self._moments(side, sums[side])
+            moments[side] = (mu, var, exists)
+            if updated:
+                pending[f'mu_{side}'] = mu.detach()
+                pending[f'var_{side}'] = var.detach()
+                pending[f'seen_{side}'] = torch.tensor(True)
+        self._pending = pending
+        (mu_p, var_p, has_p), (mu_n, var_n, has_n) = (moments['pos'],
+                                                      moments['neg'])
+        loss = feats.new_zeros(())
+        if has_p and has_n:
+            loss = loss + F.softplus(mu_p - mu_n)
+            if self.lambda_h > 0:
+                std_p = (var_p + 1e-12).sqrt()
+                std_n = (var_n + 1e-12).sqrt()
+                loss = loss + self.lambda_h * F.softplus(
+                    (mu_p + self.kappa * std_p) - (mu_n - self.kappa * std_n))
+        if has_p:
+            loss = loss + self.lambda_sigma * var_p
+        if has_n:
+            loss = loss + self.lambda_sigma * var_n
+        return self.loss_weight * loss
+
+    @torch.no_grad()
+    def commit(self) -> bool:
+        """Store the pending global moments of the last forward; returns
+        whether there was anything to store."""
+        if not self._pending:
+            return False
+        for name, value in self._pending.items():
+            getattr(self, name).copy_(value)
+        self._pending = None
+        return True
+
+    def global_moments(self) -> Dict[str, float]:
+        """The stored global moments (after the last commit)."""
+        return {
+            'mu_pos': float(self.mu_pos),
+            'sigma_pos': float(self.var_pos.clamp(min=0).sqrt()),
+            'mu_neg': float(self.mu_neg),
+            'sigma_neg': float(self.var_neg.clamp(min=0).sqrt()),
+        }
