@@ -36,6 +36,18 @@ def test_first_batch_by_hand():
     assert loss.last_batch['neg_pairs'] == 4
 
 
+def test_negative_labels_take_part_in_no_pair():
+    # two outliers (-1) far away: they would form a positive pair (label -1
+    # twice) and six negatives if they were counted
+    feats = torch.cat([FEATS, torch.tensor([[100., 0.], [0., 100.]])])
+    labels = torch.cat([LABELS, torch.tensor([-1, -1])])
+    loss = GDSLoss(lambda_sigma=1.0, normalize=False)
+    value = loss(feats, labels)
+    assert value.item() == pytest.approx(softplus(-1.5) + 0.25, abs=1e-5)
+    assert loss.last_batch['pos_pairs'] == 2
+    assert loss.last_batch['neg_pairs'] == 4
+
+
 def test_momentum_update_and_commit():
     loss = GDSLoss(momentum=0.75, lambda_sigma=0.5, normalize=False)
     loss(FEATS, LABELS)

@@ -17,7 +17,9 @@ def pair_distances(feats: torch.Tensor, targets: torch.Tensor,
     unordered pair ``i < j`` once), differentiable.
 
     Distances are Euclidean, between L2-normalised embeddings when
-    ``normalize`` (the retrieval space; METHODS §6.4).
+    ``normalize`` (the retrieval space; METHODS §6.4). Samples with a
+    negative label (-1: a clustering outlier, unlabelled) have no known
+    identity and take part in no pair.
 
     Returns:
         dict: ``{'pos': d_pos, 'neg': d_neg}``, 1-D tensors.
@@ -31,7 +33,9 @@ def pair_distances(feats: torch.Tensor, targets: torch.Tensor,
     sq = (feats.pow(2).sum(1, keepdim=True) + feats.pow(2).sum(1)[None] -
           2 * feats @ feats.t())
     dist = sq.clamp(min=1e-12).sqrt()
+    valid = targets >= 0
     upper = torch.ones_like(dist, dtype=torch.bool).triu(1)
+    upper = upper & valid[:, None] & valid[None, :]
     same = targets[:, None] == targets[None, :]
     return dict(pos=dist[same & upper], neg=dist[~same & upper])
 
@@ -106,18 +110,22 @@ class GDSLoss(nn.Module):
 
     Args:
         momentum (float): :math:`\beta` in [0, 1). Defaults to 0.9.
-        lambda_sigma (float): :math:`\lambda_\sigma`. Defaults to 1.0.
+        lambda_sigma (float): :math:`\lambda_\sigma`. Defaults to 0.1.
         lambda_h (float): :math:`\lambda_h`; 0 gives plain GDS. Defaults
-            to 0.
+            to 0 (GDS-H: 0.1).
         kappa (float): :math:`\kappa`. Defaults to 1.0.
         normalize (bool): L2-normalise the embeddings first. Defaults to
             True.
         loss_weight (float): Defaults to 1.0.
+
+    The paper does not give :math:`\beta, \lambda_\sigma, \lambda_h,
+    \kappa`; the defaults (and GDS-H's :math:`\lambda_h = 0.1`) are the
+    best of reidkit's sweep on the synthetic set (docs/gds.md).
     """
 
     def __init__(self,
                  momentum: float = 0.9,
-                 lambda_sigma: float = 1.0,
+                 lambda_sigma: float = 0.1,
                  lambda_h: float = 0.0,
                  kappa: float = 1.0,
                  normalize: bool = True,
