@@ -143,38 +143,55 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, port, parts, labels, out):
+def _two_steps(batches):
+    """Loss values, committed moments and input gradients of two steps."""
+    loss = GDSLoss(momentum=0.5, lambda_sigma=1.0, lambda_h=1.0)
+    results = []
+    for feats, labels in batches:
+        feats = feats.clone().requires_grad_()
+        value = loss(feats, labels)
+        value.backward()
+        loss.commit()
+        results.append((value.detach(),
+                        torch.stack([loss.mu_pos, loss.var_pos,
+                                     loss.mu_neg, loss.var_neg]),
+                        feats.grad))
+    return results
+
+
+def _ddp_worker(rank, port, steps, out):
     dist.init_process_group(
         'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
         world_size=2)
     try:
-        loss = GDSLoss(lambda_sigma=1.0, lambda_h=1.0)
-        value = loss(parts[rank], labels[rank])
-        loss.commit()
-        out[rank] = torch.stack([
-            value.detach(), loss.mu_pos, loss.var_pos, loss.mu_neg,
-            loss.var_neg
-        ])
+        out[rank] = _two_steps([step[rank] for step in steps])
     finally:
         dist.destroy_process_group()
 
 
-def test_ddp_moments_equal_single_process_moments():
+def test_ddp_equals_one_process_on_the_global_batch():
     torch.manual_seed(0)
-    parts = [torch.randn(6, 4), torch.randn(6, 4)]
-    labels = [torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([3, 3, 3, 4,
-                                                              4, 5])]
+    # Unequal rank batches; identity 2 and 9 on both ranks (cross-rank
+    # positives), an outlier (-1) on rank 1.
+    steps = [
+        [(torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])),
+         (torch.randn(5, 4), torch.tensor([2, 3, 3, -1, 4]))],
+        [(torch.randn(4, 4), torch.tensor([9, 9, 5, 5])),
+         (torch.randn(6, 4), torch.tensor([9, 6, 6, 7, 7, 7]))],
+    ]
     out = mp.Manager().dict()
-    mp.spawn(_ddp_worker, args=(_free_port(), parts, labels, out),
-             nprocs=2, join=True)
-    # single process: the union of both ranks' pairs
-    sums = [pair_distance_sums(p, t) for p, t in zip(parts, labels)]
-    expected = []
-    for side in ('pos', 'neg'):
-        n = sum(s[side][0] for s in sums)
-        total = sum(s[side][1] for s in sums)
-        sq = sum(s[side][2] for s in sums)
-        mu = total / n
-        expected += [mu, sq / n - mu**2]
-    assert torch.allclose(out[0], out[1])
-    assert torch.allclose(out[0][1:], torch.stack(expected), atol=1e-5)
+    mp.spawn(_ddp_worker, args=(_free_port(), steps, out), nprocs=2,
+             join=True)
+    single = _two_steps([(torch.cat([step[0][0], step[1][0]]),
+                          torch.cat([step[0][1], step[1][1]]))
+                         for step in steps])
+    for t, (value, moments, grad) in enumerate(single):
+        rows = [slice(0, len(steps[t][0][1])),
+                slice(len(steps[t][0][1]), None)]
+        for rank in (0, 1):
+            r_value, r_moments, r_grad = out[rank][t]
+            assert torch.allclose(r_value, value, atol=1e-6)
+            assert torch.allclose(r_moments, moments, atol=1e-6)
+            # DDP averages the two ranks' gradients: each rank carries
+            # world_size x its share, so the average is the full gradient.
+            assert torch.allclose(r_grad / 2, grad[rows[rank]], atol=1e-6)

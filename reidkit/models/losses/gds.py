@@ -1,14 +1,29 @@
 """Global Distance-distributions Separation (Jin et al., ECCV 2020)."""
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import all_reduce, get_world_size
+from mmengine.dist import (all_gather, all_reduce, get_rank,
+                           get_world_size)
 
 from reidkit.registry import MODELS
 
 _SIDES = ('pos', 'neg')
+
+
+def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between the rows of ``a`` and of ``b``."""
+    sq = (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1)[None] -
+          2 * a @ b.t())
+    return sq.clamp(min=1e-12).sqrt()
+
+
+def _check(feats: torch.Tensor, targets: torch.Tensor) -> None:
+    if feats.dim() != 2 or targets.shape != feats.shape[:1]:
+        raise ValueError(
+            f'GDS needs (B, D) embeddings and (B,) labels, got '
+            f'{tuple(feats.shape)} and {tuple(targets.shape)}.')
 
 
 def pair_distances(feats: torch.Tensor, targets: torch.Tensor,
@@ -24,20 +39,35 @@ def pair_distances(feats: torch.Tensor, targets: torch.Tensor,
     Returns:
         dict: ``{'pos': d_pos, 'neg': d_neg}``, 1-D tensors.
     """
-    if feats.dim() != 2 or targets.shape != feats.shape[:1]:
-        raise ValueError(
-            f'GDS needs (B, D) embeddings and (B,) labels, got '
-            f'{tuple(feats.shape)} and {tuple(targets.shape)}.')
+    _check(feats, targets)
     if normalize:
         feats = F.normalize(feats, dim=1)
-    sq = (feats.pow(2).sum(1, keepdim=True) + feats.pow(2).sum(1)[None] -
-          2 * feats @ feats.t())
-    dist = sq.clamp(min=1e-12).sqrt()
+    dist = _distances(feats, feats)
     valid = targets >= 0
     upper = torch.ones_like(dist, dtype=torch.bool).triu(1)
     upper = upper & valid[:, None] & valid[None, :]
     same = targets[:, None] == targets[None, :]
     return dict(pos=dist[same & upper], neg=dist[~same & upper])
+
+
+def _cross_distances(feats: torch.Tensor, targets: torch.Tensor,
+                     others: torch.Tensor, other_targets: torch.Tensor
+                     ) -> Dict[str, torch.Tensor]:
+    """Positive and negative distances between every row of ``feats`` and
+    every row of ``others`` (already normalised as wanted)."""
+    dist = _distances(feats, others)
+    valid = (targets >= 0)[:, None] & (other_targets >= 0)[None, :]
+    same = targets[:, None] == other_targets[None, :]
+    return dict(pos=dist[same & valid], neg=dist[~same & valid])
+
+
+def _gather_rows(x: torch.Tensor) -> List[torch.Tensor]:
+    """Every rank's ``x`` (detached); the first dimension may differ."""
+    size = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [int(n) for n in all_gather(size)]
+    pad = x.new_zeros((max(sizes) - x.shape[0], *x.shape[1:]))
+    gathered = all_gather(torch.cat([x.detach(), pad]).contiguous())
+    return [g[:n] for g, n in zip(gathered, sizes)]
 
 
 def pair_distance_sums(feats: torch.Tensor, targets: torch.Tensor,
@@ -61,13 +91,17 @@ def _moment_sums(dists: Dict[str, torch.Tensor]
     }
 
 
-def _global_sum(x: torch.Tensor) -> torch.Tensor:
-    """Sum over ranks; the gradient flows through this rank's share only."""
-    if get_world_size() == 1:
-        return x
-    total = x.detach().clone()
+def _global_sum(value: torch.Tensor, grad_share: torch.Tensor,
+                world_size: int) -> torch.Tensor:
+    """``value`` summed over ranks, differentiable through ``grad_share``.
+
+    The result equals the all-reduced sum of ``value``; its gradient is
+    ``world_size`` times that of this rank's ``grad_share``, because
+    DistributedDataParallel averages (not sums) the ranks' gradients.
+    """
+    total = value.detach().clone()
     all_reduce(total)  # mmengine all_reduce sums by default
-    return x + (total - x.detach())
+    return total + world_size * (grad_share - grad_share.detach())
 
 
 @MODELS.register_module()
@@ -101,8 +135,13 @@ class GDSLoss(nn.Module):
     The new global moments are kept as *pending* values; :meth:`commit`
     (called by :class:`~reidkit.engine.GDSStatsHook` after every iteration)
     makes them the stored buffers, so they are saved in checkpoints. Under
-    distributed training the counts, sums and sums of squares are summed
-    over ranks, so every rank uses the same statistics.
+    distributed training the statistics are those of the global batch:
+    every rank pairs its samples with all ranks' (all-gathered) samples,
+    and the pair counts, sums and sums of squares are summed over ranks, so
+    every rank uses the same moments, equal to those of one process with
+    the whole batch. The gradient reaching this rank's samples is scaled
+    by the world size to undo DistributedDataParallel's averaging, so the
+    update equals the single-process one.
 
     A batch without positive (or negative) pairs leaves that side's global
     moments unchanged (constants in the loss); while a side has never been
@@ -153,9 +192,63 @@ class GDSLoss(nn.Module):
         #: The last batch's moments and pair counts (for logging).
         self.last_batch: Dict[str, float] = {}
 
+    def _global_sums(self, feats: torch.Tensor, targets: torch.Tensor
+                     ) -> Dict[str, Tuple[torch.Tensor, ...]]:
+        """Pair count, sum and sum of squares of the distances of the
+        *global* batch, per side; also fills :attr:`last_distances`.
+
+        On one process these are the batch's own pairs. Under distributed
+        training every rank also pairs its samples with the other ranks'
+        (all-gathered, detached) samples, so the sums are exactly those of
+        one process holding the whole global batch, cross-rank pairs
+        included. Each cross pair is counted once in the value and
+        differentiated on both of its ranks (each through its own sample).
+        """
+        _check(feats, targets)
+        if self.normalize:
+            feats = F.normalize(feats, dim=1)
+        own = pair_distances(feats, targets, normalize=False)
+        world_size = get_world_size()
+        logged = dict(own)
+        if world_size == 1:
+            sums = _moment_sums(own)
+        else:
+            rank = get_rank()
+            all_feats = _gather_rows(feats)
+            all_targets = _gather_rows(targets)
+            others = [r for r in range(world_size) if r != rank]
+            cross = _cross_distances(
+                feats, targets, torch.cat([all_feats[r] for r in others]),
+                torch.cat([all_targets[r] for r in others]))
+            later = [r for r in others if r > rank]
+            if later:  # each cross pair once in the logged distances
+                logged = {
+                    k: torch.cat([v, d]) for (k, v), d in zip(
+                        own.items(),
+                        _cross_distances(
+                            feats, targets,
+                            torch.cat([all_feats[r] for r in later]),
+                            torch.cat([all_targets[r] for r in later
+                                       ])).values())
+                }
+            own_sums, cross_sums = _moment_sums(own), _moment_sums(cross)
+            sums = {
+                side: tuple(
+                    _global_sum(o + 0.5 * c, o + c, world_size)
+                    for o, c in zip(own_sums[side], cross_sums[side]))
+                for side in _SIDES
+            }
+        #: This rank's pair distances of the last batch (detached, CPU),
+        #: for GDSStatsHook's histograms.
+        self.last_distances = {
+            k: v.detach().float().cpu()
+            for k, v in logged.items()
+        }
+        return sums
+
     def _moments(self, side: str, stats) -> Tuple[torch.Tensor, ...]:
         """Global mean and variance of one side, and whether they exist."""
-        n, s, q = (_global_sum(x) for x in stats)
+        n, s, q = stats
         old_mu = getattr(self, f'mu_{side}')
         old_var = getattr(self, f'var_{side}')
         seen = bool(getattr(self, f'seen_{side}'))
@@ -177,14 +270,7 @@ class GDSLoss(nn.Module):
     def forward(self, feats: torch.Tensor,
                 targets: torch.Tensor) -> torch.Tensor:
         """The GDS(-H) loss of a batch (B x D embeddings, B labels)."""
-        dists = pair_distances(feats, targets, self.normalize)
-        #: This rank's pair distances of the last batch (detached, CPU),
-        #: for GDSStatsHook's histograms.
-        self.last_distances = {
-            k: v.detach().float().cpu()
-            for k, v in dists.items()
-        }
-        sums = _moment_sums(dists)
+        sums = self._global_sums(feats, targets)
         self.last_batch = {}
         moments, pending = {}, {}
         for side in _SIDES:
