@@ -7,8 +7,8 @@ identities (and, on the train set, by the model's last pseudo labels): the
 mean and standard deviation of the positive and of the negative pair
 distances (Euclidean, L2-normalised embeddings, as GDS measures them), the
 Bhattacharyya overlap of the two fitted Gaussians and the fraction of pairs
-on the wrong side of their midpoint. Work directories named ``<variant>_seed<S>``
-are also averaged per variant.
+on the wrong side of their midpoint. Work directories named
+``<variant>_seed<S>`` are also averaged per variant.
 
     python tools/analysis/gds_pair_stats.py work_dirs/gds/ablation/*_seed*
 
