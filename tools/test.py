@@ -6,7 +6,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from reidkit.apis import check_launcher, prepare_config
+from reidkit.apis import prepare_config, setup_distributed
 from reidkit.evaluation import format_results, write_results
 
 
@@ -38,9 +38,7 @@ def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint "{args.checkpoint}" does not exist.')
-    check_launcher(args.launcher)
     cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
@@ -50,6 +48,7 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     prepare_config(cfg)
+    setup_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.test()
     results = runner.test_evaluator.metrics[0].last_results

@@ -6,7 +6,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from reidkit.apis import check_launcher, prepare_config
+from reidkit.apis import (log_batch_accounting, prepare_config,
+                          setup_distributed)
 
 
 def parse_args():
@@ -41,9 +42,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    check_launcher(args.launcher)
     cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
@@ -64,7 +63,9 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
     prepare_config(cfg)
+    setup_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    log_batch_accounting(cfg)
     runner.train()
 
 

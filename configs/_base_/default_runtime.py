@@ -6,6 +6,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # distributed runs: average BN running statistics over the ranks
+    sync_bn_stats=dict(type='SyncBNStatsHook'),
 )
 
 env_cfg = dict(

@@ -14,6 +14,10 @@
 # GPU on reidkit's CI).
 _base_ = ['../baseline/supervised_r50_market1501.py']
 
+# BatchNorm over groups of 16 images, as on each GPU of the paper's 4-GPU
+# DataParallel (batch 64; METHODS.md §9.1; docs/distributed.md).
+model = dict(bn_samples=16)
+
 custom_hooks = [
     dict(
         type='TargetBNAdaptHook',

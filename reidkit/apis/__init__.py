@@ -1,4 +1,8 @@
-from .config import check_launcher, prepare_config
+from .config import prepare_config
 from .demo import run_demo
+from .dist import batch_accounting, log_batch_accounting, setup_distributed
 
-__all__ = ['check_launcher', 'prepare_config', 'run_demo']
+__all__ = [
+    'batch_accounting', 'log_batch_accounting', 'prepare_config', 'run_demo',
+    'setup_distributed'
+]

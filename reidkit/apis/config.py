@@ -1,5 +1,4 @@
 """Config preparation shared by tools/train.py, tools/test.py and the demo."""
-import torch
 from mmengine.config import Config, ConfigDict
 
 _PK_SAMPLERS = ('IdentitySampler', 'reidkit.IdentitySampler')
@@ -34,16 +33,3 @@ def prepare_config(cfg: Config) -> Config:
         if isinstance(loader, dict):
             _sync_sampler_batch_size(loader, name)
     return cfg
-
-
-def check_launcher(launcher: str) -> None:
-    """Refuse launch modes this release cannot run, with the reason.
-
-    mmengine's ``pytorch``/``slurm``/``mpi`` launchers bind each process to a
-    CUDA device; CPU-only distributed runs are not supported yet.
-    """
-    if launcher != 'none' and not torch.cuda.is_available():
-        raise SystemExit(
-            f'--launcher {launcher} needs CUDA GPUs (one per process) and '
-            'none is available. Run single-process with --launcher none; '
-            'CPU (gloo) distributed training is not supported yet.')

@@ -4,8 +4,11 @@
 # weight kept on the old entry, per-sample 'mean' update: the paper's CM).
 # Pooling: average pooling as in the paper; the official code's default is
 # GeM (configs named *_gem_* switch it; METHODS.md §10.1).
+# BatchNorm over groups of 64 images: the paper's batch of 256 ran as
+# DataParallel on 4 GPUs, 64 per GPU (METHODS.md §9.1; docs/distributed.md).
 model = dict(
     type='ClusterContrast',
+    bn_samples=64,
     data_preprocessor=dict(
         type='ReIDDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

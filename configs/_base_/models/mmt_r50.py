@@ -4,9 +4,12 @@
 # the 1 - 1/(t+1) warm-up), losses weighted soft-CE 0.5 / soft-triplet 0.8
 # (hard losses 0.5 / 0.2), label smoothing 0.1, softmax-triplet margin 0.
 # Random erasing after normalisation in stage II (METHODS.md §1.2).
+# BatchNorm over groups of 16 images: the paper's batch of 64 ran as
+# DataParallel on 4 GPUs (METHODS.md §9.1; docs/distributed.md).
 # Leaf configs set num_classes and the pretrained checkpoint paths.
 model = dict(
     type='MMT',
+    bn_samples=16,
     data_preprocessor=dict(
         type='ReIDDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

@@ -1,5 +1,5 @@
 """The model contract every reidkit algorithm follows."""
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -7,6 +7,35 @@ from mmengine.model import BaseModel
 
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
+
+
+def check_bn_samples(bn_samples: Optional[int]) -> Optional[int]:
+    if bn_samples is not None and (not isinstance(bn_samples, int)
+                                   or bn_samples < 2):
+        raise ValueError(
+            f'bn_samples must be an integer >= 2 (images per BatchNorm '
+            f'step) or None, got {bn_samples!r}.')
+    return bn_samples
+
+
+def forward_in_bn_groups(fn: Callable, inputs: torch.Tensor,
+                         bn_samples: Optional[int], training: bool):
+    """``fn(inputs)``, in training run on groups of ``bn_samples`` images.
+
+    Every BatchNorm layer then normalises each group with the group's own
+    statistics, as each GPU of the papers' ``DataParallel`` runs did with
+    its share of the batch (e.g. 16 images per GPU in MMT). Running
+    statistics are updated once per group. ``fn`` returns a tuple of
+    tensors whose first dimension is the batch.
+    """
+    if not training or bn_samples is None or len(inputs) <= bn_samples:
+        return fn(inputs)
+    if len(inputs) % bn_samples:
+        raise ValueError(
+            f'The per-process batch ({len(inputs)}) is not a multiple of '
+            f'bn_samples ({bn_samples}); choose bn_samples dividing it.')
+    outs = [fn(chunk) for chunk in inputs.split(bn_samples)]
+    return tuple(torch.cat(parts) for parts in zip(*outs))
 
 
 def build_pair_losses(cfgs: Optional[Dict[str, dict]]) -> nn.ModuleDict:
@@ -52,6 +81,11 @@ class BaseReIDModel(BaseModel):
             batch's (pseudo) labels and returned as ``loss_<name>``. This
             is how GDS / GDS-H plugs into any algorithm from a config.
             Defaults to None.
+        bn_samples (int, optional): In training, run the network on
+            groups of this many images so that each BatchNorm step sees
+            ``bn_samples`` images, whatever the per-process batch (keeps a
+            paper's per-GPU BN batch on fewer GPUs; docs/distributed.md).
+            Defaults to None: the whole per-process batch.
     """
 
     def __init__(self,
@@ -60,7 +94,8 @@ class BaseReIDModel(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 pair_losses: Optional[Dict[str, dict]] = None) -> None:
+                 pair_losses: Optional[Dict[str, dict]] = None,
+                 bn_samples: Optional[int] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='ReIDDataPreprocessor')
         if isinstance(data_preprocessor, dict):
@@ -82,6 +117,7 @@ class BaseReIDModel(BaseModel):
             raise ValueError(f'Unknown test_cfg keys {sorted(unknown)}; '
                              "valid keys are 'flip' and 'feature'.")
         self.pair_losses = build_pair_losses(pair_losses)
+        self.bn_samples = check_bn_samples(bn_samples)
 
     def add_pair_losses(self, losses: Dict[str, torch.Tensor],
                         feat: torch.Tensor,
@@ -98,7 +134,8 @@ class BaseReIDModel(BaseModel):
     def extract_feat(self,
                      inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return ``(pooled, feat)``: pre-BN and BN-neck features."""
-        return self.neck(self.backbone(inputs))
+        return forward_in_bn_groups(lambda x: self.neck(self.backbone(x)),
+                                    inputs, self.bn_samples, self.training)
 
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
         """The retrieval embedding (honours ``test_cfg``)."""

@@ -32,7 +32,8 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
         memory (dict): ``ClusterMemory`` config; ``feat_dim`` defaults to
             the feature dimension. Defaults to the paper's settings
             (τ = 0.05, m = 0.1, 'mean' update).
-        data_preprocessor, test_cfg, init_cfg, pair_losses: See
+        data_preprocessor, test_cfg, init_cfg, pair_losses,
+            bn_samples: See
             :class:`BaseReIDModel` (e.g. GDS-H on the BN-neck features
             with the pseudo labels).
     """
@@ -44,14 +45,16 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 pair_losses: Optional[dict] = None) -> None:
+                 pair_losses: Optional[dict] = None,
+                 bn_samples: Optional[int] = None) -> None:
         super().__init__(
             backbone=backbone,
             neck=neck,
             data_preprocessor=data_preprocessor,
             test_cfg=test_cfg,
             init_cfg=init_cfg,
-            pair_losses=pair_losses)
+            pair_losses=pair_losses,
+            bn_samples=bn_samples)
         memory = {
             **dict(
                 type='ClusterMemory',

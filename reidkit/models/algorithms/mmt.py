@@ -12,7 +12,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
-from .base import build_pair_losses
+from .base import (build_pair_losses, check_bn_samples,
+                   forward_in_bn_groups)
 from .mean_teacher import MeanTeacher
 from .pseudo_labels import PseudoLabelMixin
 
@@ -25,7 +26,11 @@ class MMTNet(BaseModule):
     logits on it (METHODS §1.1, MMT column).
     """
 
-    def __init__(self, backbone: dict, neck: dict, num_classes: int) -> None:
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 num_classes: int,
+                 bn_samples: Optional[int] = None) -> None:
         super().__init__()
         self.backbone = MODELS.build(backbone)
         neck = dict(neck)
@@ -34,10 +39,13 @@ class MMTNet(BaseModule):
         self.classifier = nn.Linear(
             self.neck.in_channels, num_classes, bias=False)
         nn.init.normal_(self.classifier.weight, std=0.001)
+        self.bn_samples = check_bn_samples(bn_samples)
 
     def forward(self, inputs: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        pooled, feat = self.neck(self.backbone(inputs))
+        pooled, feat = forward_in_bn_groups(
+            lambda x: self.neck(self.backbone(x)), inputs, self.bn_samples,
+            self.training)
         return pooled, feat, self.classifier(feat)
 
 
@@ -103,6 +111,9 @@ class MMT(PseudoLabelMixin, BaseModel):
             softmax-triplet with margin 0).
         loss_soft_ce (dict): Defaults to ``SoftEntropyLoss``.
         loss_soft_tri (dict): Defaults to ``SoftTripletLoss``.
+        bn_samples (int, optional): Images per BatchNorm step in training
+            (see :class:`BaseReIDModel`); MMT's paper runs had 16 per GPU.
+            Defaults to None: the whole per-process batch.
         pair_losses (dict, optional): Extra pair-distance losses, ``name ->
             config`` (e.g. GDS-H), one instance per student, each on its
             student's BN-neck features with the pseudo labels; logged as
@@ -126,6 +137,7 @@ class MMT(PseudoLabelMixin, BaseModel):
                  loss_soft_ce: dict = dict(type='SoftEntropyLoss'),
                  loss_soft_tri: dict = dict(type='SoftTripletLoss'),
                  pair_losses: Optional[dict] = None,
+                 bn_samples: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -148,8 +160,9 @@ class MMT(PseudoLabelMixin, BaseModel):
         self.pretrained = None if pretrained is None else list(pretrained)
         self.soft_ce_weight = soft_ce_weight
         self.soft_tri_weight = soft_tri_weight
-        self.nets = nn.ModuleList(
-            [MMTNet(backbone, neck, num_classes) for _ in range(2)])
+        self.nets = nn.ModuleList([
+            MMTNet(backbone, neck, num_classes, bn_samples) for _ in range(2)
+        ])
         self.teachers = nn.ModuleList(
             [MeanTeacher(net, alpha=alpha) for net in self.nets])
         self.loss_ce = MODELS.build(loss_ce)

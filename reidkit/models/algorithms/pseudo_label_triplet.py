@@ -25,7 +25,8 @@ class PseudoLabelTriplet(PseudoLabelMixin, BaseReIDModel):
         backbone (dict): Backbone config.
         neck (dict): Neck config (pooling + BN-neck).
         loss_triplet (dict): Defaults to ``TripletLoss(margin=0.3)``.
-        data_preprocessor, test_cfg, init_cfg, pair_losses: See
+        data_preprocessor, test_cfg, init_cfg, pair_losses,
+            bn_samples: See
             :class:`BaseReIDModel`.
     """
 
@@ -36,14 +37,16 @@ class PseudoLabelTriplet(PseudoLabelMixin, BaseReIDModel):
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 pair_losses: Optional[dict] = None) -> None:
+                 pair_losses: Optional[dict] = None,
+                 bn_samples: Optional[int] = None) -> None:
         super().__init__(
             backbone=backbone,
             neck=neck,
             data_preprocessor=data_preprocessor,
             test_cfg=test_cfg,
             init_cfg=init_cfg,
-            pair_losses=pair_losses)
+            pair_losses=pair_losses,
+            bn_samples=bn_samples)
         self.loss_triplet = MODELS.build(loss_triplet)
         self.init_pseudo_labels()
 

@@ -20,7 +20,8 @@ class SupervisedReID(BaseReIDModel):
         neck (dict): Neck config (pooling + BN-neck).
         head (dict): ``IdentityClsHead`` config; ``in_channels`` defaults to
             the feature dimension.
-        data_preprocessor, test_cfg, init_cfg, pair_losses: See
+        data_preprocessor, test_cfg, init_cfg, pair_losses,
+            bn_samples: See
             :class:`BaseReIDModel`.
     """
 
@@ -31,14 +32,16 @@ class SupervisedReID(BaseReIDModel):
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
-                 pair_losses: Optional[dict] = None) -> None:
+                 pair_losses: Optional[dict] = None,
+                 bn_samples: Optional[int] = None) -> None:
         super().__init__(
             backbone=backbone,
             neck=neck,
             data_preprocessor=data_preprocessor,
             test_cfg=test_cfg,
             init_cfg=init_cfg,
-            pair_losses=pair_losses)
+            pair_losses=pair_losses,
+            bn_samples=bn_samples)
         head = dict(head)
         head.setdefault('in_channels', self.feat_dim)
         self.head = MODELS.build(head)
