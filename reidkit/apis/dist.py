@@ -48,6 +48,11 @@ def setup_distributed(cfg: Config, launcher: str) -> None:
         raise SystemExit(f'Unknown launcher {launcher!r}; use one of '
                          f'{LAUNCHERS}.')
     cfg.launcher = launcher
+    if cfg.get('sync_bn') and cfg.get('model', {}).get('bn_samples'):
+        raise SystemExit(
+            'sync_bn and model.bn_samples both set the BatchNorm batch; '
+            'keep one (docs/distributed.md, "Batch size, BatchNorm and '
+            'learning rate").')
     if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher == 'mpi':

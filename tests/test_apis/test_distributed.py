@@ -183,6 +183,11 @@ def test_cpu_launch_without_torchrun_environment_fails_clearly(
         setup_distributed(cfg, 'pytorch')
     with pytest.raises(SystemExit, match='mpi'):
         setup_distributed(tiny_cc_cfg(tmp_path, cache), 'mpi')
+    cfg = tiny_cc_cfg(tmp_path, cache)
+    cfg.sync_bn = 'torch'
+    cfg.model.bn_samples = 8
+    with pytest.raises(SystemExit, match='keep one'):
+        setup_distributed(cfg, 'none')
     # single process: nothing to set up
     cfg = tiny_cc_cfg(tmp_path, cache)
     setup_distributed(cfg, 'none')
