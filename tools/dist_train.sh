@@ -12,24 +12,6 @@ fi
 CONFIG=$1
 NPROC=$2
 shift 2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
-if [ -z "${PORT:-}" ]; then
-    if [ "$NNODES" -gt 1 ]; then
-        # every node must use the same port: do not pick one at random
-        PORT=29500
-    else
-        PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
-    fi
-fi
 HERE=$(cd "$(dirname "$0")" && pwd)
-PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$NPROC" \
-    "$HERE/train.py" "$CONFIG" --launcher pytorch "$@"
+exec bash "$HERE/dist_launch.sh" "$NPROC" "$HERE/train.py" "$CONFIG" \
+    --launcher pytorch "$@"

@@ -239,6 +239,16 @@ def test_dist_train_sh_runs_two_cpu_processes(tmp_path, synthetic_tiny_root):
     assert ('Batch accounting: 2 process(es) x 16 images = global batch '
             '32') in log
     assert osp.isfile(osp.join(tmp_path, 'epoch_1.pth'))
+    # and tools/dist_test.sh evaluates that checkpoint on 2 processes
+    out = tmp_path / 'metrics.json'
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_test.sh'), CONFIG,
+         osp.join(tmp_path, 'epoch_1.pth'), '2', '--work-dir',
+         str(tmp_path / 'test'), '--out', str(out), '--cfg-options',
+         *opts[3:]],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'mAP' in open(out).read()
 
 
 def test_dist_scripts_print_usage():
