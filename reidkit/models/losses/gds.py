@@ -216,21 +216,21 @@ class GDSLoss(nn.Module):
             rank = get_rank()
             all_feats = _gather_rows(feats)
             all_targets = _gather_rows(targets)
-            others = [r for r in range(world_size) if r != rank]
-            cross = _cross_distances(
-                feats, targets, torch.cat([all_feats[r] for r in others]),
-                torch.cat([all_targets[r] for r in others]))
-            later = [r for r in others if r > rank]
-            if later:  # each cross pair once in the logged distances
-                logged = {
-                    k: torch.cat([v, d]) for (k, v), d in zip(
-                        own.items(),
-                        _cross_distances(
-                            feats, targets,
-                            torch.cat([all_feats[r] for r in later]),
-                            torch.cat([all_targets[r] for r in later
-                                       ])).values())
-                }
+            parts = {
+                r: _cross_distances(feats, targets, all_feats[r],
+                                    all_targets[r])
+                for r in range(world_size) if r != rank
+            }
+            cross = {
+                side: torch.cat([p[side] for p in parts.values()])
+                for side in _SIDES
+            }
+            # each cross pair once in the logged distances: with later ranks
+            later = [p for r, p in parts.items() if r > rank]
+            logged = {
+                side: torch.cat([own[side]] + [p[side] for p in later])
+                for side in _SIDES
+            }
             own_sums, cross_sums = _moment_sums(own), _moment_sums(cross)
             sums = {
                 side: tuple(
