@@ -70,19 +70,6 @@ def _gather_rows(x: torch.Tensor) -> List[torch.Tensor]:
     return [g[:n] for g, n in zip(gathered, sizes)]
 
 
-def pair_distance_sums(feats: torch.Tensor, targets: torch.Tensor,
-                       normalize: bool = True
-                       ) -> Dict[str, Tuple[torch.Tensor, ...]]:
-    """Count, sum and sum of squares of :func:`pair_distances`.
-
-    Returns:
-        dict: ``{'pos': (n, s, q), 'neg': (n, s, q)}`` with ``n`` the
-        number of pairs (float tensor) and ``s``/``q`` the differentiable
-        sums of ``d`` and ``d**2``.
-    """
-    return _moment_sums(pair_distances(feats, targets, normalize))
-
-
 def _moment_sums(dists: Dict[str, torch.Tensor]
                  ) -> Dict[str, Tuple[torch.Tensor, ...]]:
     return {
@@ -189,8 +176,8 @@ class GDSLoss(nn.Module):
             self.register_buffer(f'seen_{side}', torch.tensor(False))
         self._pending: Optional[Dict[str, torch.Tensor]] = None
         self.last_distances: Dict[str, torch.Tensor] = {}
-        #: The last batch's moments and pair counts (for logging).
-        self.last_batch: Dict[str, float] = {}
+        #: The last batch's moments and pair counts (detached tensors).
+        self.last_batch: Dict[str, torch.Tensor] = {}
 
     def _global_sums(self, feats: torch.Tensor, targets: torch.Tensor
                      ) -> Dict[str, Tuple[torch.Tensor, ...]]:
@@ -257,9 +244,9 @@ class GDSLoss(nn.Module):
         mu_l = s / n
         var_l = (q / n - mu_l.pow(2)).clamp(min=0)
         self.last_batch.update({
-            f'{side}_pairs': float(n),
-            f'mu_{side}_batch': float(mu_l.detach()),
-            f'var_{side}_batch': float(var_l.detach()),
+            f'{side}_pairs': n.detach(),
+            f'mu_{side}_batch': mu_l.detach(),
+            f'var_{side}_batch': var_l.detach(),
         })
         if not seen:
             return mu_l, var_l, True, True
