@@ -21,10 +21,20 @@ from sklearn.cluster import KMeans as SklearnKMeans
 from reidkit.registry import CLUSTERERS
 from .base import BaseClusterer, FeatureLike, _check_int, as_features
 from .eps import MMT_RHO, mmt_eps
+from .features import FeatureFile, row_source
+from .ivf import build_approx_knn
 from .jaccard import compute_jaccard_distance
 from .knn import knn_search
 
 __all__ = ['DBSCAN', 'KMeans', 'InfoMap']
+
+
+def _as_input(features):
+    """Checked features for the kNN-based clusterers: a FeatureFile as it
+    is (read in blocks later), anything else through ``as_features``."""
+    if isinstance(features, FeatureFile):
+        return features
+    return as_features(features, normalize=False, keep_device=True)
 
 
 @CLUSTERERS.register_module()
@@ -51,6 +61,14 @@ class DBSCAN(BaseClusterer):
     ``n_jobs`` defaults to 2, not the research code's -1, which has killed
     processes on big sets.
 
+    **Scale.** ``features`` may be a
+    :class:`~reidkit.clustering.features.FeatureFile` (features on disk,
+    read in blocks; the same labels as in memory), and ``approx_knn``
+    replaces the exact ``O(N^2 D)`` kNN of the Jaccard step with an
+    inverted-file search (:func:`~reidkit.clustering.ivf.ivf_knn`), e.g.
+    ``approx_knn=dict(type='ivf', nprobe=16)`` for hundreds of thousands
+    of images or more. ``benchmarks/bench_scale.py`` measures both.
+
     Args:
         eps (float | str): Neighbourhood radius in Jaccard distance, in
             (0, 1), or 'auto'. Defaults to 0.6.
@@ -68,6 +86,12 @@ class DBSCAN(BaseClusterer):
         auto_eps (float, optional): ``rho`` of the automatic eps; ``None``
             means MMT's 1.6e-3. Only used with ``eps='auto'``. Defaults to
             None.
+        approx_knn (dict, optional): Approximate kNN for the Jaccard step,
+            ``dict(type='ivf', nlist=..., nprobe=..., train_size=...,
+            niter=..., seed=...)``; ``jaccard_variant='faiss'`` only.
+            Defaults to None (exact kNN).
+        progress (bool): Log the stages of the Jaccard step. Defaults to
+            False.
 
     Examples:
         >>> from reidkit.registry import CLUSTERERS
@@ -84,7 +108,9 @@ class DBSCAN(BaseClusterer):
                  knn_backend: str = 'auto',
                  distance_margin: float = 0.02,
                  n_jobs: Optional[int] = 2,
-                 auto_eps: Optional[float] = None) -> None:
+                 auto_eps: Optional[float] = None,
+                 approx_knn: Optional[dict] = None,
+                 progress: bool = False) -> None:
         super().__init__()
         if isinstance(eps, str):
             if eps != 'auto':
@@ -113,6 +139,12 @@ class DBSCAN(BaseClusterer):
         if auto_eps is not None and not 0 < auto_eps <= 1:
             raise ValueError(f'auto_eps (rho) must be in (0, 1], got '
                              f'{auto_eps!r}.')
+        if approx_knn is not None:
+            build_approx_knn(approx_knn)  # checks the options now
+            if jaccard_variant != 'faiss':
+                raise ValueError(
+                    "approx_knn works with jaccard_variant='faiss' only (the "
+                    "'mmt' variant needs an exact N x N pass).")
         self.eps = eps
         self.min_samples = min_samples
         self.k1 = k1
@@ -122,13 +154,19 @@ class DBSCAN(BaseClusterer):
         self.distance_margin = distance_margin
         self.n_jobs = n_jobs
         self.auto_eps = auto_eps
+        self.approx_knn = approx_knn
+        self.progress = progress
         #: The eps in use: ``eps``, or the automatic one once computed.
         self.eps_: Optional[float] = None if eps == 'auto' else float(eps)
 
     def fit_predict(self, features: FeatureLike) -> np.ndarray:
-        """Cluster N x D features (L2-normalised here); -1 = outlier."""
+        """Cluster N x D features (L2-normalised here); -1 = outlier.
+
+        ``features``: an array, a tensor (CPU or CUDA) or a
+        :class:`~reidkit.clustering.features.FeatureFile`.
+        """
         # compute_jaccard_distance L2-normalises the features itself.
-        feats = as_features(features, normalize=False, keep_device=True)
+        feats = _as_input(features)
         first_auto = self.eps_ is None
         max_distance = 1.0 if first_auto else min(
             self.eps_ + self.distance_margin, 1.0)
@@ -141,7 +179,9 @@ class DBSCAN(BaseClusterer):
             max_distance=max_distance,
             variant=self.jaccard_variant,
             knn_backend=self.knn_backend,
-            timings=stages)
+            timings=stages,
+            approx_knn=self.approx_knn,
+            progress=self.progress)
         elapsed = time.perf_counter() - start
         # Only non-overlapping stages (the hook sums them); the finer
         # Jaccard stages go to last_info.
@@ -238,6 +278,13 @@ class KMeans(BaseClusterer):
     def fit_predict(self, features: FeatureLike) -> np.ndarray:
         """Cluster N x D features into ``num_clusters`` clusters."""
         on_cuda = isinstance(features, torch.Tensor) and features.is_cuda
+        if isinstance(features, FeatureFile):
+            print_log(
+                f'KMeans reads all {features.shape[0]} features of '
+                f'{features.path} into memory '
+                f'({features.nbytes / 2**30:.1f} GiB).',
+                logger='current')
+            features = features.read(0, len(features))
         feats = as_features(features, normalize=self.normalize)
         n = len(feats)
         if self.num_clusters > n:
@@ -307,6 +354,12 @@ class InfoMap(BaseClusterer):
         seed (int): Infomap's seed, >= 1. Defaults to 123 (Infomap's
             default).
         num_trials (int): Infomap trials (the best is kept). Defaults to 1.
+        approx_knn (dict, optional): Approximate kNN, e.g.
+            ``dict(type='ivf', nprobe=16)`` (see ``knn_search``). Defaults
+            to None (exact).
+
+    ``features`` may be a :class:`~reidkit.clustering.features.FeatureFile`
+    (read in blocks).
     """
 
     def __init__(self,
@@ -315,7 +368,8 @@ class InfoMap(BaseClusterer):
                  min_size: int = 4,
                  knn_backend: str = 'auto',
                  seed: int = 123,
-                 num_trials: int = 1) -> None:
+                 num_trials: int = 1,
+                 approx_knn: Optional[dict] = None) -> None:
         super().__init__()
         _check_int('k', k, 2)
         if (not isinstance(min_sim, numbers.Real) or isinstance(min_sim, bool)
@@ -331,6 +385,9 @@ class InfoMap(BaseClusterer):
         self.knn_backend = knn_backend
         self.seed = seed
         self.num_trials = num_trials
+        if approx_knn is not None:
+            build_approx_knn(approx_knn)  # checks the options now
+        self.approx_knn = approx_knn
 
     def fit_predict(self, features: FeatureLike) -> np.ndarray:
         """Cluster N x D features (L2-normalised here); -1 = outlier."""
@@ -339,12 +396,18 @@ class InfoMap(BaseClusterer):
         except ImportError as err:
             raise ImportError('InfoMap needs the infomap package: pip install '
                               'infomap==2.16.0') from err
-        feats = as_features(features, keep_device=True)
+        if isinstance(features, FeatureFile):
+            feats = row_source(features, normalize=True)
+        else:
+            feats = as_features(features, keep_device=True)
         n = len(feats)
         timings: Dict[str, float] = {}
         start = time.perf_counter()
         sq_dists, nbrs = knn_search(
-            feats, min(self.k, n), backend=self.knn_backend)
+            feats,
+            min(self.k, n),
+            backend=self.knn_backend,
+            approx=self.approx_knn)
         timings['knn'] = time.perf_counter() - start
 
         start = time.perf_counter()

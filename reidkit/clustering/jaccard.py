@@ -32,16 +32,22 @@ import scipy.sparse as sp
 import torch
 from mmengine.logging import print_log
 
-from .knn import (_as_float_tensor, _knn_faiss, _knn_torch, default_chunk_size,
+from .features import FeatureFile, RowSource, row_source
+from .knn import (_dist_rows, _knn_faiss, _knn_torch, default_chunk_size,
                   resolve_backend, row_chunk, sq_norms)
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = Union[np.ndarray, torch.Tensor, FeatureFile, RowSource]
 
 _VARIANTS = ('faiss', 'mmt')
 # Work bounds of the chunked steps (elements per block).
 _JOIN_CONTRIBS = 1 << 19  # (i, j, k) triples of the min-sum join
 _JOIN_CELLS = 1 << 19  # rows x N float64 accumulator (4 MB)
 _EXPAND_PAIRS = 1 << 20  # entries of the R(k1) @ R(k1/2)^T product
+_PAIR_ELEMS = 1 << 22  # gathered feature elements per block of pairs
+# The join accumulates a block densely (rows x N) while N is at most this
+# many times the mean number of join triples per row; beyond, it sorts the
+# triples instead (the dense scan would make the join O(N^2)).
+_DENSE_JOIN_FACTOR = 20
 
 
 def _check_positive_int(value, name: str) -> int:
@@ -160,16 +166,16 @@ def _expanded_sets(r_full: sp.csr_matrix,
     return out
 
 
-def _pair_distances(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray,
+def _pair_distances(src: RowSource, rows: np.ndarray, cols: np.ndarray,
                     knn_dists: np.ndarray, knn_inds: np.ndarray) -> np.ndarray:
     """Squared distances of the given pairs (float32).
 
     Pairs that are in the kNN lists reuse the kNN distances; the rest are
-    computed as ``|x_i|^2 + |x_j|^2 - 2 x_i.x_j`` with a sampled
-    matrix product (``torch.sparse.sampled_addmm``).
+    computed as ``|x_i|^2 + |x_j|^2 - 2 x_i.x_j`` from the gathered rows,
+    in blocks (the same way for features in memory and in a file).
 
     Args:
-        x (torch.Tensor): ``(N, D)`` normalised float32 features.
+        src (RowSource): ``(N, D)`` normalised float32 features.
         rows (np.ndarray): Row index of each pair, non-decreasing.
         cols (np.ndarray): Column index of each pair.
         knn_dists (np.ndarray): ``(N, K)`` kNN distances.
@@ -183,47 +189,44 @@ def _pair_distances(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray,
     knn_keys = (np.arange(num)[:, None] * num +
                 np.take_along_axis(knn_inds, order, 1)).ravel()
     knn_vals = np.take_along_axis(knn_dists, order, 1).ravel()
+    del order
     keys = rows.astype(np.int64) * num + cols
     pos = np.minimum(np.searchsorted(knn_keys, keys), len(knn_keys) - 1)
     found = knn_keys[pos] == keys
-    out = np.empty(len(keys), dtype=np.float32)
+    del keys, knn_keys
+    out = np.empty(len(rows), dtype=np.float32)
     out[found] = knn_vals[pos[found]]
     missing = np.flatnonzero(~found)
-    if len(missing):
-        # sampled dense-dense product on the missing pairs' CSR pattern
-        # (no gathered copies of the features)
-        m_rows = rows[missing]
-        crow = np.zeros(num + 1, dtype=np.int64)
-        np.cumsum(np.bincount(m_rows, minlength=num), out=crow[1:])
-        with warnings.catch_warnings():
-            # "sparse CSR support is in beta"
-            warnings.simplefilter('ignore', UserWarning)
-            pattern = torch.sparse_csr_tensor(
-                torch.from_numpy(crow),
-                torch.from_numpy(cols[missing].astype(np.int64)),
-                torch.zeros(len(missing), dtype=x.dtype),
-                size=(num, num),
-                check_invariants=False).to(x.device)
-            dot = torch.sparse.sampled_addmm(
-                pattern, x, x.t(), beta=0.).values()
-        sq = sq_norms(x)
-        r = torch.from_numpy(m_rows).to(x.device)
-        c = torch.from_numpy(cols[missing].astype(np.int64)).to(x.device)
-        out[missing] = (sq[r] + sq[c] - 2 * dot).clamp_(min=0).cpu().numpy()
+    step = max(1, _PAIR_ELEMS // (2 * src.dim))
+    for start in range(0, len(missing), step):
+        sel = missing[start:start + step]
+        xr = src.take(rows[sel])
+        xc = src.take(cols[sel])
+        dot = (xr * xc).sum(1)
+        out[sel] = (sq_norms(xr) + sq_norms(xc) -
+                    2 * dot).clamp_(min=0).cpu().numpy()
     return out
 
 
 def _min_sum_join(enc: sp.csr_matrix,
                   max_distance: float,
-                  num_threads: int = 1) -> List[Tuple[int, np.ndarray, ...]]:
+                  num_threads: int = 1,
+                  dense: Optional[bool] = None
+                  ) -> List[Tuple[int, np.ndarray, ...]]:
     """Jaccard distances ``1 - S / (2 - S)`` of all close pairs ``j >= i``.
 
     ``S_ij = sum_k min(V_ik, V_jk)``. Each stored ``V_ik`` is joined with
     the entries ``V_jk``, ``j >= i``, of column ``k`` (the CSC order of
     ``V`` lists rows ascending, and ``V_ik`` itself sits at a known position
-    in it). Blocks of rows are accumulated into a dense ``rows x N``
-    float64 buffer with ``np.bincount``; a block keeps the pairs with
-    ``d < max_distance`` (``S > 2(1 - b) / (2 - b)``).
+    in it), giving triples ``(i, j, min)``. Blocks of rows (~0.5M triples
+    each) sum the triples per pair, either into a dense ``rows x N``
+    float64 buffer with ``np.bincount`` (fast while N is small) or, for
+    large N, by a stable sort of the pair keys and ``np.add.reduceat``; a
+    block keeps the pairs with ``d < max_distance``
+    (``S > 2(1 - b) / (2 - b)``). Time ``O(T)`` (dense) or ``O(T log T)``
+    (sorted) in the number of triples ``T``; the two sum a pair's triples
+    in a different association, so their sums agree to float64 rounding.
+    Memory: ``V``, five index arrays of its size and one block.
 
     Args:
         enc (scipy.sparse.csr_matrix): ``V`` with sorted indices, rows
@@ -231,6 +234,9 @@ def _min_sum_join(enc: sp.csr_matrix,
         max_distance (float): Keep pairs with float32 ``d`` below this.
         num_threads (int): Blocks processed at once (numpy releases the
             GIL in the array operations). Defaults to 1.
+        dense (bool, optional): Force the dense (True) or sorted (False)
+            accumulation. Defaults to None: dense while ``N <= 20`` times
+            the mean number of triples per row.
 
     Returns:
         list[tuple]: One ``(start, counts, cols, dists)`` per block of rows
@@ -240,24 +246,29 @@ def _min_sum_join(enc: sp.csr_matrix,
     """
     num = enc.shape[0]
     nnz = enc.nnz
+    small = max(num, nnz) < 2**31
+    idx_dtype = np.int32 if small else np.int64
     # CSC position of every CSR entry, via a CSC conversion of 1..nnz
     # (O(nnz) counting sort; keeps explicit entries)
     order = sp.csr_matrix((np.arange(1, nnz + 1), enc.indices, enc.indptr),
                           shape=enc.shape).tocsc()
-    csc_indptr = order.indptr
+    csc_indptr = order.indptr.astype(np.int64)
     csr_of_csc = order.data - 1
     del order
-    csc_pos = np.empty(nnz, dtype=np.int64)
-    csc_pos[csr_of_csc] = np.arange(nnz)
-    entry_rows = _row_ids(enc.indptr)
+    csc_pos = np.empty(nnz, dtype=idx_dtype)
+    csc_pos[csr_of_csc] = np.arange(nnz, dtype=idx_dtype)
+    entry_rows = _row_ids(enc.indptr).astype(idx_dtype)
     csc_rows = entry_rows[csr_of_csc]
     csc_vals = enc.data[csr_of_csc]
     del csr_of_csc
     # entries of column k from V_ik's own position to the column's end
-    counts = csc_indptr[enc.indices + 1] - csc_pos
+    counts = (csc_indptr[enc.indices + 1] - csc_pos).astype(idx_dtype)
     row_cost = np.bincount(entry_rows, weights=counts, minlength=num)
-    max_rows = max(1, _JOIN_CELLS // num)
+    if dense is None:
+        dense = num <= _DENSE_JOIN_FACTOR * row_cost.sum() / max(num, 1)
+    max_rows = max(1, _JOIN_CELLS // num) if dense else num
     bounds = _chunk_bounds(row_cost, _JOIN_CONTRIBS, max_rows)
+    del row_cost
     s_min = 2. * (1. - max_distance) / (2. - max_distance)
     index_dtype = np.int32 if num < 2**31 else np.int64
 
@@ -267,14 +278,28 @@ def _min_sum_join(enc: sp.csr_matrix,
         pos = _segment_arange(csc_pos[lo:hi], cnt)
         mins = csc_vals[pos]
         np.minimum(mins, np.repeat(enc.data[lo:hi], cnt), out=mins)
-        keys = csc_rows[pos]
+        keys = csc_rows[pos].astype(np.int64)
         del pos
-        keys += np.repeat((entry_rows[lo:hi] - start) * num, cnt)
-        acc = np.bincount(keys, weights=mins, minlength=(stop - start) * num)
-        del keys, mins
-        flat = np.flatnonzero(acc > s_min)
-        s = acc[flat]
-        del acc
+        keys += np.repeat((entry_rows[lo:hi].astype(np.int64) - start) * num,
+                          cnt)
+        if dense:
+            acc = np.bincount(
+                keys, weights=mins, minlength=(stop - start) * num)
+            del keys, mins
+            flat = np.flatnonzero(acc > s_min)
+            s = acc[flat]
+            del acc
+        else:
+            perm = np.argsort(keys, kind='stable')
+            keys, mins = keys[perm], mins[perm]
+            del perm
+            heads = np.flatnonzero(
+                np.concatenate([[True], keys[1:] != keys[:-1]]))
+            s = np.add.reduceat(mins, heads) if len(heads) else mins[:0]
+            flat = keys[heads]
+            del keys, mins, heads
+            keep = s > s_min
+            flat, s = flat[keep], s[keep]
         dist = np.maximum(1. - s / (2. - s), 0.).astype(np.float32)
         keep = dist < max_distance
         flat, dist = flat[keep], dist[keep]
@@ -360,7 +385,8 @@ def compute_jaccard_distance(
         knn_backend: str = 'auto',
         progress: bool = False,
         timings: Optional[Dict[str, float]] = None,
-        knn_chunk_size: Optional[int] = None) -> sp.csr_matrix:
+        knn_chunk_size: Optional[int] = None,
+        approx_knn: Optional[dict] = None) -> sp.csr_matrix:
     """Sparse k-reciprocal Jaccard distance of L2-normalised features.
 
     Computes exactly the ``compute_jaccard_distance`` of the Cluster
@@ -411,11 +437,20 @@ def compute_jaccard_distance(
     are computed in float64 from float32 distances; the result matches the
     float32 research code to ~1e-6.
 
-    **Time.** The kNN (``O(N^2 D)``) usually dominates; the rest costs
-    ``O(sum_k c_k^2 / 2)`` for the join, ``c_k`` being the number of
-    non-zeros in column ``k`` of ``V``, plus an ``O(N^2)`` scan of the
-    join's accumulators (cheap: ~0.1 s for N=12,936). The join runs on
-    one core (numpy).
+    **Features out of core.** ``features`` may be a
+    :class:`~reidkit.clustering.features.FeatureFile`: the kNN reads it in
+    blocks and the encodings gather the few rows they need, so the
+    ``N x D`` matrix is never held (same result as in memory, bit for
+    bit).
+
+    **Time.** The exact kNN (``O(N^2 D)``) dominates; ``approx_knn``
+    replaces it by an inverted-file search
+    (:func:`~reidkit.clustering.ivf.ivf_knn`). The rest costs
+    ``O(T)`` for the join's ``T = sum_k c_k^2 / 2`` triples (``c_k`` the
+    number of non-zeros in column ``k`` of ``V``), with a dense
+    accumulator while N is small and a sort (``O(T log T)``) beyond, so
+    nothing grows as ``N^2``. The join runs on ``torch.get_num_threads()``
+    threads.
 
     Args:
         features (np.ndarray | torch.Tensor): ``(N, D)`` features (numpy,
@@ -433,12 +468,18 @@ def compute_jaccard_distance(
         progress (bool): Log the time of each stage with ``print_log``.
             Defaults to False.
         timings (dict, optional): If given, filled with seconds per stage:
-            ``'knn'``, ``'reciprocal'`` (sets and expansion), ``'encode'``
+            ``'knn'`` (with ``approx_knn`` also its parts ``'knn_train'``,
+            ``'knn_assign'`` and ``'knn_search'``), ``'reciprocal'`` (sets
+            and expansion), ``'encode'``
             (``V``), ``'query_expansion'``, ``'min_sum'`` (join and
             output), ``'jaccard'`` (everything after the kNN) and
             ``'total'``. Defaults to None.
         knn_chunk_size (int, optional): Block edge of the kNN search.
             Defaults to :func:`~reidkit.clustering.knn.default_chunk_size`.
+        approx_knn (dict, optional): Approximate kNN instead of the exact
+            search, e.g. ``dict(type='ivf', nlist=4096, nprobe=16)`` (see
+            :func:`~reidkit.clustering.ivf.ivf_knn`); ``variant='faiss'``
+            only. Defaults to None (exact).
 
     Returns:
         scipy.sparse.csr_matrix: ``(N, N)`` float32 Jaccard distances.
@@ -464,9 +505,18 @@ def compute_jaccard_distance(
     if variant not in _VARIANTS:
         raise ValueError(
             f'variant must be one of {_VARIANTS}, got {variant!r}')
+    if approx_knn is not None and variant == 'mmt':
+        raise ValueError(
+            "approx_knn works with variant='faiss' only: the 'mmt' variant "
+            "weighs distances by every image's largest distance to any "
+            'image, an exact N x N pass.')
+    if approx_knn is not None:
+        from .ivf import build_approx_knn
+        knn_stats: Dict[str, float] = {}
+        approx_search = build_approx_knn(dict(approx_knn, stats=knn_stats))
     backend = resolve_backend(knn_backend, features)
-    x = _normalize(_as_float_tensor(features))
-    num = x.shape[0]
+    src = row_source(features, normalize=True)
+    num = src.num
     if timings is None:
         timings = {}
     chunk = default_chunk_size(num) if knn_chunk_size is None else (
@@ -488,18 +538,26 @@ def compute_jaccard_distance(
     k_qe = min(k2, k_rank)
 
     t_start = t0 = time.perf_counter()
-    log(f'Jaccard distance ({variant}): N={num}, D={x.shape[1]}, k1={k1}, '
-        f'k2={k2}, max_distance={max_distance}, kNN backend={backend}')
+    knn_name = backend if approx_knn is None else approx_knn['type']
+    log(f'Jaccard distance ({variant}): N={num}, D={src.dim}, k1={k1}, '
+        f'k2={k2}, max_distance={max_distance}, kNN {knn_name}'
+        f'{"" if src.in_memory else ", features read from a file"}')
     row_max = None
-    if backend == 'faiss':
-        dists, rank = _knn_faiss(x, k_rank, chunk)
+    if approx_knn is not None:
+        dists, rank = approx_search(
+            src, k_rank, chunk_size=chunk, progress=progress)
+        dists, rank = dists.cpu().numpy(), rank.cpu().numpy()
+        timings.update({f'knn_{key}': knn_stats[key]
+                        for key in ('train', 'assign', 'search')})
+    elif backend == 'faiss':
+        dists, rank = _knn_faiss(src, k_rank, chunk)
     else:
-        out = _knn_torch(x, k_rank, chunk, with_max=variant == 'mmt')
+        out = _knn_torch(src, k_rank, chunk, with_max=variant == 'mmt')
         dists, rank = out[0].cpu().numpy(), out[1].cpu().numpy()
         row_max = out[2] if variant == 'mmt' else None
     if variant == 'mmt':
         if row_max is None:
-            row_max = _row_max_distance(x, chunk)
+            row_max = _row_max_distance(src, chunk)
         row_max = row_max.cpu().numpy().astype(np.float64)
         row_max[row_max == 0] = 1
     timings['knn'] = time.perf_counter() - t0
@@ -516,7 +574,7 @@ def compute_jaccard_distance(
 
     t0 = time.perf_counter()
     rows = _row_ids(r_star.indptr)
-    dist = _pair_distances(x, rows, r_star.indices, dists,
+    dist = _pair_distances(src, rows, r_star.indices, dists,
                            rank).astype(np.float64)
     if variant == 'mmt':
         dist /= row_max[rows]
@@ -555,23 +613,13 @@ def compute_jaccard_distance(
     return out
 
 
-def _normalize(x: torch.Tensor) -> torch.Tensor:
-    """L2-normalise rows; unit-norm input (to 1e-6) is used without a
-    copy."""
-    norms = torch.linalg.vector_norm(x, dim=1)
-    if bool(((norms - 1).abs() <= 1e-6).all()):
-        return x
-    return x / norms.clamp_(min=1e-12)[:, None]
-
-
-def _row_max_distance(x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+def _row_max_distance(src: RowSource, chunk_size: int) -> torch.Tensor:
     """Largest squared distance from every row to any row (blocked)."""
-    sq = sq_norms(x)
-    out = torch.empty(x.shape[0], dtype=torch.float32, device=x.device)
-    step = row_chunk(x.shape[0], chunk_size)
-    for start in range(0, x.shape[0], step):
-        stop = min(start + step, x.shape[0])
-        block = torch.mm(x[start:stop], x.t())
-        block.mul_(-2).add_(sq[start:stop, None]).add_(sq[None])
-        out[start:stop] = block.max(1).values.clamp_(min=0)
+    out = torch.empty(src.num, dtype=torch.float32, device=src.device)
+    step = row_chunk(src.num, chunk_size)
+    for start in range(0, src.num, step):
+        rows = torch.arange(start, min(start + step, src.num),
+                            device=src.device)
+        dist = _dist_rows(src, rows, chunk_size)
+        out[start:start + len(rows)] = dist.max(1).values.clamp_(min=0)
     return out

@@ -26,7 +26,9 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+from .features import FeatureFile, RowSource, row_source
+
+ArrayLike = Union[np.ndarray, torch.Tensor, FeatureFile, RowSource]
 
 # Edge of the blocks of the distance matrix (16 MB of float32).
 _BLOCK_ROWS = 2048
@@ -35,44 +37,6 @@ _ROW_BLOCK_ELEMS = 1 << 24
 # Elements of the temporaries of element-wise passes over the features.
 _TEMP_ELEMS = 1 << 20
 _BACKENDS = ('auto', 'faiss', 'torch')
-
-
-def _as_float_tensor(features: ArrayLike) -> torch.Tensor:
-    """Return ``features`` as a contiguous 2-D float32 tensor.
-
-    Args:
-        features (np.ndarray | torch.Tensor): ``(N, D)`` features.
-
-    Returns:
-        torch.Tensor: float32 tensor on the input's device (CPU for numpy);
-        no copy when the input already is one.
-
-    Raises:
-        ValueError: If the input is not 2-D, is empty, not numeric or not
-            finite.
-    """
-    if isinstance(features, torch.Tensor):
-        x = features.detach()
-    else:
-        arr = np.asarray(features)
-        if not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f'features must be numeric, got {arr.dtype}')
-        x = torch.from_numpy(arr)
-    if x.dim() != 2:
-        raise ValueError(
-            f'features must be 2-D (N, D), got shape {tuple(x.shape)}')
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f'features is empty: shape {tuple(x.shape)}')
-    if x.dtype == torch.bool or x.is_complex():
-        raise ValueError(f'features must be real numbers, got {x.dtype}')
-    x = x.float().contiguous()
-    step = max(1, _TEMP_ELEMS // x.shape[1])
-    if not all(
-            bool(torch.isfinite(x[i:i + step]).all())
-            for i in range(0, x.shape[0], step)):
-        raise ValueError('features contain NaN or inf: did the model '
-                         'produce non-finite embeddings?')
-    return x
 
 
 def sq_norms(x: torch.Tensor) -> torch.Tensor:
@@ -110,25 +74,36 @@ def _sort_rows(vals: torch.Tensor,
     return vals, idx.gather(1, order)
 
 
-def _dist_rows(x: torch.Tensor, sq: torch.Tensor,
-               rows: torch.Tensor) -> torch.Tensor:
-    """Squared distances of ``x[rows]`` to all rows, self set to -1."""
-    dist = torch.mm(x[rows], x.t()).mul_(-2)
-    dist.add_(sq[rows, None]).add_(sq[None]).clamp_(min=0)
-    dist[torch.arange(len(rows), device=x.device), rows] = -1
+def _dist_rows(src: RowSource, rows: torch.Tensor,
+               chunk_size: int) -> torch.Tensor:
+    """Squared distances of ``rows`` to all rows, self set to -1.
+
+    The columns are computed in blocks of ``chunk_size`` rows read from
+    ``src``, the same way for features in memory and in a file.
+    """
+    xr = src.take(rows)
+    sq_r = sq_norms(xr)
+    parts = []
+    for start, block in src.chunks(chunk_size):
+        dist = torch.addmm(sq_r[:, None], xr, block.t(), alpha=-2)
+        parts.append(dist.add_(sq_norms(block)[None]).clamp_(min=0))
+    dist = torch.cat(parts, 1)
+    dist[torch.arange(len(rows), device=dist.device), rows] = -1
     return dist
 
 
-def _finalize(x: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, k: int,
+def _finalize(src: RowSource, vals: torch.Tensor, idx: torch.Tensor, k: int,
               chunk_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Turn exact top-``kk`` candidates into the final neighbour lists.
 
     Args:
-        x (torch.Tensor): ``(N, D)`` features.
+        src (RowSource): The ``(N, D)`` features.
         vals (torch.Tensor): ``(N, kk)`` candidate distances,
             ``kk = min(k + 1, N)``: the ``kk`` smallest values of every row
-            (as a multiset, before clamping at 0), self included.
-        idx (torch.Tensor): ``(N, kk)`` candidate indices.
+            (as a multiset, before clamping at 0), self included; ``inf``
+            where a search found fewer than ``kk`` candidates.
+        idx (torch.Tensor): ``(N, kk)`` candidate indices (-1 where
+            unfilled).
         k (int): Neighbours to keep, ``k <= kk``.
         chunk_size (int): Rows per block when re-ranking tied rows.
 
@@ -144,14 +119,16 @@ def _finalize(x: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, k: int,
         # The candidates are exact as a multiset of values, but which of
         # several equal values at the cut-off were kept is arbitrary:
         # re-rank those rows over the whole row (a stable sort keeps index
-        # order among equal distances).
+        # order among equal distances). Rows an approximate search left
+        # with fewer than kk candidates (inf == inf) are searched exactly
+        # this way too.
         tied = torch.nonzero(vals[:, k - 1] == vals[:, k]).flatten()
         if len(tied):
-            sq = sq_norms(x)
-            step = row_chunk(x.shape[0], chunk_size)
+            step = row_chunk(src.num, chunk_size)
             for start in range(0, len(tied), step):
                 sel = tied[start:start + step]
-                v, i = _dist_rows(x, sq, sel).sort(dim=1, stable=True)
+                v, i = _dist_rows(src, sel, chunk_size).sort(
+                    dim=1, stable=True)
                 vals[sel, :k] = v[:, :k]
                 idx[sel, :k] = i[:, :k]
         vals, idx = vals[:, :k], idx[:, :k]
@@ -168,7 +145,7 @@ def _merge_topk(best_v: torch.Tensor, best_i: torch.Tensor, rows: slice,
         best_v (torch.Tensor): ``(N, kk)`` running smallest distances
             (``inf`` where not filled yet), updated in place.
         best_i (torch.Tensor): ``(N, kk)`` their indices, updated in place.
-        rows (slice): The images of the block's rows.
+        rows (slice | torch.Tensor): The images of the block's rows.
         dist (torch.Tensor): ``(B, C)`` distances of ``rows`` to images
             ``col0 .. col0 + C - 1``.
         col0 (int): Index of the block's first column.
@@ -184,7 +161,7 @@ def _merge_topk(best_v: torch.Tensor, best_i: torch.Tensor, rows: slice,
     best_i[rows] = cand_i.gather(1, pos)
 
 
-def _knn_torch(x: torch.Tensor,
+def _knn_torch(src: RowSource,
                k: int,
                chunk_size: int,
                with_max: bool = False) -> Tuple[torch.Tensor, ...]:
@@ -193,58 +170,84 @@ def _knn_torch(x: torch.Tensor,
     The distance matrix is symmetric, so only the blocks on and above the
     diagonal are computed (half the matmul work of a plain search); each
     block updates the running top-``(k+1)`` candidates of both its row and
-    its column images.
+    its column images. Features in a file are read in super-blocks of
+    ~256 MB (a multiple of ``chunk_size`` rows), each pair of super-blocks
+    once; the ``chunk_size`` blocks, and so the results, are the same as
+    in memory.
 
     Args:
-        x (torch.Tensor): ``(N, D)`` float32 features.
+        src (RowSource): ``(N, D)`` float32 features.
         k (int): Neighbours per row, ``1 <= k <= N``.
         chunk_size (int): Block edge (rows and columns per block).
         with_max (bool): Also return every row's largest distance to any
             row (from the same blocks). Defaults to False.
 
     Returns:
-        tuple: ``(dists, indices)`` as ``(N, k)`` tensors on ``x.device``,
-        plus the ``(N,)`` row maxima if ``with_max``.
+        tuple: ``(dists, indices)`` as ``(N, k)`` tensors on the features'
+        device, plus the ``(N,)`` row maxima if ``with_max``.
     """
-    num = x.shape[0]
+    num = src.num
     kk = min(k + 1, num)
-    sq = sq_norms(x)
-    best_v = torch.full((num, kk), float('inf'), device=x.device)
-    best_i = torch.zeros((num, kk), dtype=torch.int64, device=x.device)
-    row_max = torch.zeros(num, device=x.device)
-    for a0 in range(0, num, chunk_size):
-        rows_a = slice(a0, min(a0 + chunk_size, num))
-        for b0 in range(a0, num, chunk_size):
-            rows_b = slice(b0, min(b0 + chunk_size, num))
-            # |a|^2 + |b|^2 - 2 a.b, not clamped at 0 yet (clamping is
-            # monotone, so it can wait for the final candidates)
-            dist = torch.addmm(
-                sq[rows_a, None], x[rows_a], x[rows_b].t(), alpha=-2)
-            dist.add_(sq[None, rows_b])
-            if with_max:
-                row_max[rows_a] = torch.maximum(row_max[rows_a],
-                                                dist.max(1).values)
-                row_max[rows_b] = torch.maximum(row_max[rows_b],
-                                                dist.max(0).values)
-            if a0 == b0:
-                dist.diagonal().fill_(-2)  # self first
-            _merge_topk(best_v, best_i, rows_a, dist, b0)
-            if a0 != b0:
-                _merge_topk(best_v, best_i, rows_b, dist.t(), a0)
-    dists, inds = _finalize(x, best_v, best_i, k, chunk_size)
+    dev = src.device
+    best_v = torch.full((num, kk), float('inf'), device=dev)
+    best_i = torch.zeros((num, kk), dtype=torch.int64, device=dev)
+    row_max = torch.zeros(num, device=dev)
+    step = src.block_rows(chunk_size)
+    for s_a in range(0, num, step):
+        xa = src.read(s_a, s_a + step)
+        sq_a = sq_norms(xa)
+        for s_b in range(s_a, num, step):
+            if s_b == s_a:
+                xb, sq_b = xa, sq_a
+            else:
+                xb = src.read(s_b, s_b + step)
+                sq_b = sq_norms(xb)
+            for a0 in range(0, len(xa), chunk_size):
+                la = slice(a0, min(a0 + chunk_size, len(xa)))
+                rows_a = slice(s_a + la.start, s_a + la.stop)
+                first_b = a0 if s_b == s_a else 0
+                for b0 in range(first_b, len(xb), chunk_size):
+                    lb = slice(b0, min(b0 + chunk_size, len(xb)))
+                    rows_b = slice(s_b + lb.start, s_b + lb.stop)
+                    diagonal = rows_a.start == rows_b.start
+                    # |a|^2 + |b|^2 - 2 a.b, not clamped at 0 yet (clamping
+                    # is monotone, so it can wait for the final candidates)
+                    dist = torch.addmm(
+                        sq_a[la, None], xa[la], xb[lb].t(), alpha=-2)
+                    dist.add_(sq_b[None, lb])
+                    if with_max:
+                        row_max[rows_a] = torch.maximum(
+                            row_max[rows_a],
+                            dist.max(1).values)
+                        row_max[rows_b] = torch.maximum(
+                            row_max[rows_b],
+                            dist.max(0).values)
+                    if diagonal:
+                        dist.diagonal().fill_(-2)  # self first
+                    _merge_topk(best_v, best_i, rows_a, dist, rows_b.start)
+                    if not diagonal:
+                        _merge_topk(best_v, best_i, rows_b, dist.t(),
+                                    rows_a.start)
+    dists, inds = _finalize(src, best_v, best_i, k, chunk_size)
     if with_max:
         return dists, inds, row_max.clamp_(min=0)
     return dists, inds
 
 
-def _knn_faiss(x: torch.Tensor, k: int,
+def _knn_faiss(src: RowSource, k: int,
                chunk_size: int) -> Tuple[np.ndarray, np.ndarray]:
     """Exact kNN with faiss' flat L2 search (GPU if the input is on CUDA).
 
     faiss returns ``k + 1`` candidates per row; self is forced in and the
-    lists are finalised as in the torch backend.
+    lists are finalised as in the torch backend. Needs the features in
+    memory.
     """
     import faiss
+    if not src.in_memory:
+        raise ValueError(
+            "knn backend 'faiss' needs the features in memory; use "
+            "'torch' (or 'auto') for features in a FeatureFile.")
+    x = src.full()
     num = x.shape[0]
     kk = min(k + 1, num)
     xn = x.cpu().numpy()
@@ -263,7 +266,7 @@ def _knn_faiss(x: torch.Tensor, k: int,
     is_self[missing, kk - 1] = True
     vals = np.maximum(vals, 0)
     vals[is_self] = -1
-    vals, idx = _finalize(x,
+    vals, idx = _finalize(src,
                           torch.from_numpy(vals).to(x.device),
                           torch.from_numpy(idx).to(x.device), k, chunk_size)
     return vals.cpu().numpy(), idx.cpu().numpy()
@@ -298,6 +301,9 @@ def resolve_backend(backend: str, features: ArrayLike) -> str:
         return backend
     if isinstance(features, torch.Tensor) and features.is_cuda:
         return 'torch'
+    if isinstance(features, FeatureFile) or (isinstance(
+            features, RowSource) and not features.in_memory):
+        return 'torch'  # reads the file in blocks
     if torch.backends.mkl.is_available():
         return 'torch'
     try:
@@ -307,12 +313,13 @@ def resolve_backend(backend: str, features: ArrayLike) -> str:
     return 'faiss'
 
 
-def knn_search(
-        features: ArrayLike,
-        k: int,
-        backend: str = 'auto',
-        chunk_size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours of every row, self included.
+def knn_search(features: ArrayLike,
+               k: int,
+               backend: str = 'auto',
+               chunk_size: Optional[int] = None,
+               approx: Optional[dict] = None,
+               progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """k nearest neighbours of every row, self included (exact by default).
 
     Distances are squared Euclidean, ``|x_i - x_j|^2``, computed in float32
     (``2 - 2 cos`` for the L2-normalised features the clustering code
@@ -322,25 +329,36 @@ def knn_search(
     duplicates are broken by index, also at the ``k``-th position.
 
     Memory: ``O(N * k)`` for the result plus ``chunk_size x chunk_size``
-    (torch) or faiss' internal blocks; never ``N x N``. Time:
-    ``O(N^2 D)``; the torch backend computes only half of the symmetric
-    distance matrix.
+    (torch) or faiss' internal blocks; never ``N x N``. Features in a
+    :class:`~reidkit.clustering.features.FeatureFile` are read in blocks
+    of ~256 MB and never held whole. Time: ``O(N^2 D)`` for the exact
+    search (the torch backend computes only half of the symmetric
+    distance matrix); see :func:`~reidkit.clustering.ivf.ivf_knn` for the
+    approximate one.
 
     Args:
-        features (np.ndarray | torch.Tensor): ``(N, D)`` features, numpy or
-            a torch tensor on CPU or CUDA.
+        features (np.ndarray | torch.Tensor | FeatureFile | RowSource):
+            ``(N, D)`` features, numpy, a torch tensor on CPU or CUDA, or a
+            feature file read in chunks.
         k (int): Number of neighbours per row, self included. Clamped to
             ``N``.
-        backend (str): ``'faiss'`` (``faiss.knn``, the brute-force search
-            of ``IndexFlatL2`` without copying the features into an index;
-            ``faiss.knn_gpu`` when faiss has GPUs and the input is a CUDA
-            tensor), ``'torch'`` (blocked matmul + ``topk`` on the input's
-            device) or ``'auto'`` (torch for CUDA tensors and for CPU
-            tensors when torch uses MKL, faiss otherwise; see
-            :func:`resolve_backend`).
+        backend (str): Exact search: ``'faiss'`` (``faiss.knn``, the
+            brute-force search of ``IndexFlatL2`` without copying the
+            features into an index; ``faiss.knn_gpu`` when faiss has GPUs
+            and the input is a CUDA tensor; features in memory only),
+            ``'torch'`` (blocked matmul + ``topk`` on the input's device)
+            or ``'auto'`` (torch for CUDA tensors, files, and CPU tensors
+            when torch uses MKL, faiss otherwise; see
+            :func:`resolve_backend`). Ignored with ``approx``.
             Defaults to ``'auto'``.
         chunk_size (int, optional): Block edge in rows. Defaults to
             :func:`default_chunk_size` (2048).
+        approx (dict, optional): Approximate search instead, e.g.
+            ``dict(type='ivf', nlist=4096, nprobe=16)``: the keyword
+            arguments of :func:`~reidkit.clustering.ivf.ivf_knn` plus
+            ``type='ivf'``. Defaults to None (exact).
+        progress (bool): Log the stages of an approximate search. Defaults
+            to False.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: ``dists`` (float32) and ``indices``
@@ -356,8 +374,8 @@ def knn_search(
     if isinstance(k, bool) or int(k) != k or k < 1:
         raise ValueError(f'k must be a positive int, got {k!r}')
     backend = resolve_backend(backend, features)
-    x = _as_float_tensor(features)
-    num = x.shape[0]
+    src = row_source(features)
+    num = src.num
     k = min(int(k), num)
     if chunk_size is None:
         chunk_size = default_chunk_size(num)
@@ -366,7 +384,12 @@ def knn_search(
         raise ValueError(
             f'chunk_size must be a positive int, got {chunk_size!r}')
     chunk_size = int(chunk_size)
-    if backend == 'faiss':
-        return _knn_faiss(x, k, chunk_size)
-    dists, inds = _knn_torch(x, k, chunk_size)
+    if approx is not None:
+        from .ivf import build_approx_knn
+        dists, inds = build_approx_knn(approx)(
+            src, k, chunk_size=chunk_size, progress=progress)
+    elif backend == 'faiss':
+        return _knn_faiss(src, k, chunk_size)
+    else:
+        dists, inds = _knn_torch(src, k, chunk_size)
     return dists.cpu().numpy(), inds.cpu().numpy()
