@@ -220,7 +220,9 @@ class RowSource:
     read is a view or a gather; for a :class:`FeatureFile` the rows are read
     from disk on demand (CPU). With ``normalize`` the rows are
     L2-normalised as they are read (rows already of unit norm, to 1e-6, are
-    kept as they are). Every read checks that the rows are finite.
+    kept as they are). Blocks read with :meth:`read` are checked to be
+    finite (every search reads all rows that way first); gathers with
+    :meth:`take` are not checked again.
 
     Attributes:
         num (int): N.
@@ -245,14 +247,15 @@ class RowSource:
         return self.num
 
     def _check(self, x: torch.Tensor, start: Optional[int]) -> torch.Tensor:
-        bad = ~torch.isfinite(x).all(dim=1)
-        if bool(bad.any()):
-            first = int(torch.nonzero(bad)[0])
-            where = (f'row {start + first}'
-                     if start is not None else 'a gathered row')
-            raise ValueError(
-                f'features contain NaN or inf ({where}): did the model '
-                'produce non-finite embeddings?')
+        """Check a block read at row ``start`` (None: gathered rows, not
+        checked) and normalise it if asked."""
+        if start is not None:
+            bad = ~torch.isfinite(x).all(dim=1)
+            if bool(bad.any()):
+                raise ValueError(
+                    f'features contain NaN or inf (row '
+                    f'{start + int(torch.nonzero(bad)[0])}): did the model '
+                    'produce non-finite embeddings?')
         return _normalize_rows(x) if self.normalize else x
 
     def read(self, start: int, stop: int) -> torch.Tensor:

@@ -31,6 +31,7 @@ import functools
 import inspect
 import math
 import time
+from math import inf
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -98,10 +99,11 @@ def _train_centroids(src: RowSource, nlist: int, train_size: int, niter: int,
 def ivf_knn(features,
             k: int,
             nlist: Optional[int] = None,
-            nprobe: int = 16,
+            nprobe: int = 32,
             train_size: Optional[int] = None,
             niter: int = 10,
             seed: int = 0,
+            refine: int = 0,
             chunk_size: int = 2048,
             progress: bool = False,
             stats: Optional[Dict[str, float]] = None
@@ -115,12 +117,18 @@ def ivf_knn(features,
         k (int): Neighbours per row, self included, ``1 <= k <= N``.
         nlist (int, optional): Number of lists (coarse centroids).
             Defaults to :func:`default_nlist` (``4 sqrt(N)``).
-        nprobe (int): Lists searched per row. Defaults to 16.
+        nprobe (int): Lists searched per row. Defaults to 32.
         train_size (int, optional): Rows sampled to train the centroids.
             Defaults to ``max(16 * nlist, 10000)`` (capped at N).
         niter (int): k-means iterations. Defaults to 10.
         seed (int): Seed of the sample, the initialisation and re-seeding.
             Defaults to 0.
+        refine (int): Rounds of neighbour-list refinement after the search
+            (:func:`_refine`: each list's members are compared with the
+            union of their neighbour lists). Each round costs about as much
+            as a search with ``nprobe = k``; it raises the recall, but on
+            the benchmark's features more probes bought more agreement per
+            second. Defaults to 0.
         chunk_size (int): Rows per block of queries. Defaults to 2048.
         progress (bool): Show a progress bar over the lists and log the
             stages. Defaults to False.
@@ -137,6 +145,7 @@ def ivf_knn(features,
     num = src.num
     for name, value, low in (('k', k, 1), ('nprobe', nprobe, 1),
                              ('niter', niter, 0), ('seed', seed, 0),
+                             ('refine', refine, 0),
                              ('chunk_size', chunk_size, 1)):
         if isinstance(value, bool) or int(value) != value or value < low:
             raise ValueError(f'ivf_knn: {name} must be an integer >= {low}, '
@@ -168,17 +177,21 @@ def ivf_knn(features,
 
     t0 = time.perf_counter()
     probes = torch.empty((num, nprobe), dtype=torch.int64, device=dev)
+    sq_all = torch.empty(num, device=dev)
     for start, block in src.chunks(src.block_rows(chunk_size)):
         probes[start:start + len(block)] = _assign(block, cent, nprobe)
+        sq_all[start:start + len(block)] = sq_norms(block)
     del cent
     home = probes[:, 0]
     member_order = torch.argsort(home, stable=True)
     member_ptr = torch.zeros(nlist + 1, dtype=torch.int64, device=dev)
     torch.cumsum(torch.bincount(home, minlength=nlist), 0, out=member_ptr[1:])
-    # (row, list) for every probe, grouped by list, rows ascending
+    # (row, list) for every probe, grouped by list, rows ascending; a
+    # list's home rows are its members, in the same order
     probe_list = probes.reshape(-1)
-    query_order = torch.argsort(probe_list, stable=True).div_(
-        nprobe, rounding_mode='floor')
+    query_order = torch.argsort(probe_list, stable=True)
+    query_home = query_order % nprobe == 0
+    query_order = query_order.div_(nprobe, rounding_mode='floor')
     query_ptr = torch.zeros(nlist + 1, dtype=torch.int64, device=dev)
     torch.cumsum(
         torch.bincount(probe_list, minlength=nlist), 0, out=query_ptr[1:])
@@ -200,19 +213,20 @@ def ivf_knn(features,
         members = member_order[member_ptr[lst]:member_ptr[lst + 1]]
         if len(members):
             xm = src.take(members)
-            sq_m = sq_norms(xm)
-            queries = query_order[query_ptr[lst]:query_ptr[lst + 1]]
+            sq_m = sq_all[members]
+            lo, hi = query_ptr[lst], query_ptr[lst + 1]
             step = max(1, min(chunk_size, _BLOCK_ELEMS // len(members)))
-            for start in range(0, len(queries), step):
-                rows = queries[start:start + step]
-                xq = src.take(rows)
-                dist = torch.addmm(sq_norms(xq)[:, None], xq, xm.t(), alpha=-2)
+            seen_home = 0
+            for start in range(lo, hi, step):
+                stop = min(start + step, hi)
+                rows = query_order[start:stop]
+                dist = torch.addmm(
+                    sq_all[rows][:, None], src.take(rows), xm.t(), alpha=-2)
                 dist.add_(sq_m[None])
-                # self first: a row is a member of its home list
-                pos = torch.searchsorted(members, rows).clamp_(
-                    max=len(members) - 1)
-                hit = torch.nonzero(members[pos] == rows).flatten()
-                dist[hit, pos[hit]] = -2
+                # self first: the j-th home row of the list is member j
+                hit = torch.nonzero(query_home[start:stop]).flatten()
+                dist[hit, seen_home + torch.arange(len(hit), device=dev)] = -2
+                seen_home += len(hit)
                 _merge(best_v, best_i, rows, dist, members, kk)
         if bar is not None:
             bar.update()
@@ -220,7 +234,66 @@ def ivf_knn(features,
         print_log('', logger='current')
     stats['search'] = time.perf_counter() - t0
     log(f'IVF: search {stats["search"]:.1f}s')
+    for round_ in range(int(refine)):
+        t0 = time.perf_counter()
+        best_v, best_i = _refine(src, sq_all, best_v, best_i, member_order,
+                                 member_ptr, chunk_size, progress)
+        stats[f'refine{round_ + 1}'] = time.perf_counter() - t0
+        log(f'IVF: refinement {round_ + 1}: '
+            f'{stats[f"refine{round_ + 1}"]:.1f}s')
     return _finalize(src, best_v, best_i, k, chunk_size)
+
+
+def _refine(src: RowSource, sq_all: torch.Tensor, best_v: torch.Tensor,
+            best_i: torch.Tensor, member_order: torch.Tensor,
+            member_ptr: list, chunk_size: int,
+            progress: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One round of neighbour-list refinement, list by list.
+
+    The members of a list are compared with every row in the current
+    neighbour lists of any member (and with each other), exactly, and keep
+    the nearest ``kk``. Rows of one identity spread over a few lists, and
+    each finds part of its identity in the search; their lists pooled
+    together hold most of it. Every new list is at least as good as the
+    old one (its rows are candidates).
+    """
+    num, kk = best_i.shape
+    dev = best_i.device
+    new_v = torch.empty_like(best_v)
+    new_i = torch.empty_like(best_i)
+    bar = ProgressBar(len(member_ptr) - 1) if progress else None
+    for lst in range(len(member_ptr) - 1):
+        members = member_order[member_ptr[lst]:member_ptr[lst + 1]]
+        if len(members):
+            cand = torch.cat([members, best_i[members].reshape(-1)])
+            cand = torch.unique(cand[cand >= 0])  # sorted
+            xc = src.take(cand)
+            sq_c = sq_all[cand]
+            pos = torch.searchsorted(cand, members)
+            step = max(1, min(chunk_size, _BLOCK_ELEMS // len(cand)))
+            for start in range(0, len(members), step):
+                rows = members[start:start + step]
+                dist = torch.addmm(
+                    sq_all[rows][:, None], src.take(rows), xc.t(), alpha=-2)
+                dist.add_(sq_c[None])
+                dist[torch.arange(len(rows), device=dev),
+                     pos[start:start + step]] = -2  # self first
+                v, i = dist.topk(
+                    min(kk, len(cand)), dim=1, largest=False, sorted=False)
+                if v.shape[1] < kk:  # fewer candidates than kk
+                    pad = kk - v.shape[1]
+                    v = torch.cat([v, v.new_full((len(rows), pad), inf)], 1)
+                    i = torch.cat([cand[i], i.new_full((len(rows), pad), -1)],
+                                  1)
+                else:
+                    i = cand[i]
+                new_v[rows] = v
+                new_i[rows] = i
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print_log('', logger='current')
+    return new_v, new_i
 
 
 def _merge(best_v: torch.Tensor, best_i: torch.Tensor, rows: torch.Tensor,

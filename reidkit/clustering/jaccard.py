@@ -43,7 +43,7 @@ _VARIANTS = ('faiss', 'mmt')
 _JOIN_CONTRIBS = 1 << 19  # (i, j, k) triples of the min-sum join
 _JOIN_CELLS = 1 << 19  # rows x N float64 accumulator (4 MB)
 _EXPAND_PAIRS = 1 << 20  # entries of the R(k1) @ R(k1/2)^T product
-_PAIR_ELEMS = 1 << 22  # gathered feature elements per block of pairs
+_PAIR_ELEMS = 1 << 25  # gathered feature elements per block of pairs
 # The join accumulates a block densely (rows x N) while N is at most this
 # many times the mean number of join triples per row; beyond, it sorts the
 # triples instead (the dense scan would make the join O(N^2)).
@@ -197,13 +197,33 @@ def _pair_distances(src: RowSource, rows: np.ndarray, cols: np.ndarray,
     out = np.empty(len(rows), dtype=np.float32)
     out[found] = knn_vals[pos[found]]
     missing = np.flatnonzero(~found)
+    # blocks of pairs; each distinct row is read once per block (a pair's
+    # row repeats, and from a file every read costs)
     step = max(1, _PAIR_ELEMS // (2 * src.dim))
     for start in range(0, len(missing), step):
         sel = missing[start:start + step]
-        xr = src.take(rows[sel])
-        xc = src.take(cols[sel])
-        dot = (xr * xc).sum(1)
-        out[sel] = (sq_norms(xr) + sq_norms(xc) -
+        u_r, i_r = np.unique(rows[sel], return_inverse=True)
+        u_c, i_c = np.unique(cols[sel], return_inverse=True)
+        x_r, x_c = src.take(u_r), src.take(u_c)
+        sq_r, sq_c = sq_norms(x_r), sq_norms(x_c)
+        # sampled dense-dense product on the block's pairs (a CSR pattern:
+        # the pairs are sorted by row, and by column within a row)
+        crow = np.zeros(len(u_r) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(i_r, minlength=len(u_r)), out=crow[1:])
+        i_r = torch.from_numpy(i_r).to(x_r.device)
+        i_c = torch.from_numpy(i_c).to(x_c.device)
+        with warnings.catch_warnings():
+            # "sparse CSR support is in beta"
+            warnings.simplefilter('ignore', UserWarning)
+            pattern = torch.sparse_csr_tensor(
+                torch.from_numpy(crow).to(x_r.device),
+                i_c,
+                torch.zeros(len(sel), dtype=x_r.dtype, device=x_r.device),
+                size=(len(u_r), len(u_c)),
+                check_invariants=False)
+            dot = torch.sparse.sampled_addmm(
+                pattern, x_r, x_c.t(), beta=0.).values()
+        out[sel] = (sq_r[i_r] + sq_c[i_c] -
                     2 * dot).clamp_(min=0).cpu().numpy()
     return out
 

@@ -1,9 +1,12 @@
-"""Exact k-nearest-neighbour search for clustering (faiss or torch).
+"""k-nearest-neighbour search for clustering (exact: faiss or torch).
 
 :func:`knn_search` returns, for every row of an ``(N, D)`` feature matrix,
 its ``k`` nearest rows (itself included) under the squared Euclidean
 distance, which for L2-normalised features equals ``2 - 2 cos``. It never
-builds an ``N x N`` array: both backends work on blocks of rows.
+builds an ``N x N`` array: both backends work on blocks of rows, and the
+torch backend reads features kept in a file
+(:class:`~reidkit.clustering.features.FeatureFile`) block by block. The
+approximate (inverted-file) search is in :mod:`reidkit.clustering.ivf`.
 
 Neighbour lists are made deterministic so that both backends, and any
 reference code that follows the same rules, see the same lists:
@@ -43,8 +46,12 @@ def sq_norms(x: torch.Tensor) -> torch.Tensor:
     """Squared L2 norm of every row, computed in row blocks (no ``N x D``
     temporary)."""
     step = max(1, _TEMP_ELEMS // x.shape[1])
-    return torch.cat([(x[i:i + step]**2).sum(1)
-                      for i in range(0, x.shape[0], step)])
+    if x.shape[0] <= step:
+        return torch.linalg.vecdot(x, x)
+    return torch.cat([
+        torch.linalg.vecdot(x[i:i + step], x[i:i + step])
+        for i in range(0, x.shape[0], step)
+    ])
 
 
 def default_chunk_size(num: int) -> int:

@@ -126,7 +126,10 @@ def _spawn(cfg, test=False):
 
 def test_two_processes_match_one(tmp_path, synthetic_tiny_root):
     cache = osp.dirname(osp.dirname(synthetic_tiny_root))
-    ranks = _spawn(tiny_cc_cfg(tmp_path / 'ddp', cache), test=True)
+    # The DDP runs write the features into one file (out of core) that
+    # both ranks fill; the 1-process run keeps them in memory.
+    ooc = {'custom_hooks.0.out_of_core': True}
+    ranks = _spawn(tiny_cc_cfg(tmp_path / 'ddp', cache, **ooc), test=True)
     assert [r['wrapper'] for r in ranks] == ['MMDistributedDataParallel'] * 2
     assert ranks[0]['accounting'].startswith(
         'Batch accounting: 2 process(es) x 16 images = global batch 32; '
@@ -139,6 +142,10 @@ def test_two_processes_match_one(tmp_path, synthetic_tiny_root):
     # order, so both copies are identical after training.
     assert torch.equal(ranks[0]['memory'], ranks[1]['memory'])
     assert ranks[0]['memory'].abs().sum() > 0
+    feats = np.load(tmp_path / 'ddp' / 'pseudo_label_features' /
+                    'train_features.npy')
+    assert feats.shape[1] == 512 and np.isfinite(feats).all()
+    np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1, atol=1e-5)
 
     # One process, same config and seed: the first clustering (of the
     # same initial network) gives the same pseudo labels.
@@ -161,7 +168,7 @@ def test_two_processes_match_one(tmp_path, synthetic_tiny_root):
 
     # Resume the distributed run from its last checkpoint: it starts after
     # epoch 2 with the checkpoint's pseudo labels, then re-clusters.
-    cfg = tiny_cc_cfg(tmp_path / 'ddp', cache, max_epochs=3)
+    cfg = tiny_cc_cfg(tmp_path / 'ddp', cache, max_epochs=3, **ooc)
     cfg.resume = True
     resumed = _spawn(cfg)
     assert [r['start'] for r in resumed] == [(2, 4), (2, 4)]

@@ -314,3 +314,86 @@ def test_cuda_input(variant):
         torch.from_numpy(feats).cuda(), variant=variant)
     assert (_stored(out) == _stored(ref)).all()
     np.testing.assert_allclose(out.toarray(), ref.toarray(), atol=1e-5)
+
+
+@pytest.mark.parametrize('dense', [True, False])
+def test_join_dense_and_sorted_accumulation(monkeypatch, dense):
+    """Both accumulations of the min-sum join (the dense rows x N buffer
+    for small N, the sort of the pair keys for large N) match the dense
+    reference, also with tiny blocks and two threads."""
+    from reidkit.clustering import jaccard
+    feats = _blobs(seed=7)
+    ref = dense_jaccard(feats, 30, 6)
+    monkeypatch.setattr(jaccard, '_DENSE_JOIN_FACTOR', 1e9 if dense else 0)
+    monkeypatch.setattr(jaccard, '_JOIN_CONTRIBS', 500)
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: 2)
+    for bound in (0.62, 1.0):
+        out = compute_jaccard_distance(feats, max_distance=bound)
+        _check_format(out, len(feats))
+        assert (_stored(out) == (ref < bound)).all()
+        np.testing.assert_allclose(
+            out.toarray()[ref < bound], ref[ref < bound], atol=1e-5)
+
+
+def test_join_paths_agree_to_rounding():
+    from reidkit.clustering.jaccard import _min_sum_join, _symmetric_csr
+    rng = np.random.default_rng(0)
+    enc = sp.random(60, 60, density=0.2, random_state=1, format='csr')
+    enc = sp.diags(1 / np.asarray(enc.sum(1)).ravel()) @ enc
+    enc = enc.tocsr()
+    enc.sort_indices()
+    del rng
+    out = [
+        _symmetric_csr(_min_sum_join(enc, 1.0, dense=dense), 60).toarray()
+        for dense in (True, False)
+    ]
+    np.testing.assert_allclose(out[0], out[1], rtol=0, atol=1e-12)
+    assert (out[0] != 0).sum() > 100
+
+
+def test_features_in_a_file_give_identical_results(tmp_path, monkeypatch):
+    """The out-of-core path (a FeatureFile read in blocks and gathers)
+    returns bit for bit the matrix of the in-memory path, with super-blocks
+    smaller than the file and pair blocks smaller than the pairs."""
+    from reidkit.clustering import features as feats_mod
+    from reidkit.clustering import jaccard
+    from reidkit.clustering.features import FeatureFile
+    feats = _blobs(n_ids=15, per_id=12, noise=0.5, n_noise=30, seed=4)
+    np.save(tmp_path / 'f.npy', feats)
+    monkeypatch.setattr(feats_mod, '_CHUNK_BYTES', 3 * 32 * 16 * 4)
+    monkeypatch.setattr(jaccard, '_PAIR_ELEMS', 2 * 16 * 50)
+    for variant in ('faiss', 'mmt'):
+        kwargs = dict(k1=20, k2=6, variant=variant, knn_chunk_size=32)
+        a = compute_jaccard_distance(feats, **kwargs)
+        b = compute_jaccard_distance(
+            FeatureFile(tmp_path / 'f.npy'), **kwargs)
+        assert (a != b).nnz == 0
+        assert (a.indptr == b.indptr).all() and (a.indices
+                                                 == b.indices).all()
+
+
+def test_approx_knn_option():
+    feats = _blobs(n_ids=15, per_id=12, noise=0.5, n_noise=30, seed=4)
+    n = len(feats)
+    exact = compute_jaccard_distance(feats, max_distance=0.62)
+    # probing every list is the exact search
+    full = compute_jaccard_distance(
+        feats,
+        max_distance=0.62,
+        approx_knn=dict(type='ivf', nlist=8, nprobe=8))
+    assert (exact != full).nnz == 0
+    timings = {}
+    approx = compute_jaccard_distance(
+        feats,
+        max_distance=0.62,
+        approx_knn=dict(type='ivf', nlist=16, nprobe=2),
+        timings=timings)
+    _check_format(approx, n)
+    assert {'knn_train', 'knn_assign', 'knn_search'} <= set(timings)
+    with pytest.raises(ValueError, match="variant='faiss' only"):
+        compute_jaccard_distance(
+            feats, variant='mmt', approx_knn=dict(type='ivf'))
+    with pytest.raises(ValueError, match='Unknown option'):
+        compute_jaccard_distance(feats, approx_knn=dict(type='ivf', nprob=2))
+    with pytest.raises(ValueError, match='Unknown approximate kNN type'):
+        compute_jaccard_distance(feats, approx_knn=dict(type='hnsw'))

@@ -1,12 +1,16 @@
 """Per-epoch re-clustering of the unlabelled train set."""
 import copy
 import logging
+import numbers
+import os
+import os.path as osp
 import time
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.dist import (all_gather, broadcast_object_list, get_dist_info,
+from mmengine.dist import (all_gather, all_reduce, barrier,
+                           broadcast_object_list, get_dist_info,
                            is_main_process)
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -14,6 +18,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
+from reidkit.clustering.features import FeatureFile, FeatureFileWriter
 from reidkit.evaluation.functional import (cluster_statistics,
                                            pseudo_label_quality)
 from reidkit.registry import CLUSTERERS, HOOKS
@@ -47,6 +52,78 @@ def camera_standardize(features: np.ndarray,
     return out / np.maximum(norms, 1e-12)
 
 
+def camera_standardize_file(features: FeatureFile,
+                            camids: np.ndarray,
+                            path: str,
+                            chunk_rows: Optional[int] = None) -> FeatureFile:
+    """:func:`camera_standardize` of features on disk, in chunks.
+
+    Two passes over ``features``: the per-camera sums and sums of squares
+    (float64, of the rows minus the camera's first row, which keeps the
+    variance exact for constant dimensions and single-image cameras), then
+    the standardised, L2-normalised rows are written to ``path``. Memory
+    stays ``O(chunk_rows * D + cameras * D)``. The result equals
+    :func:`camera_standardize` up to float32 rounding (about 1e-7;
+    that function computes the statistics in float32), except in a
+    dimension that is constant over a camera's images, where this one
+    gives exactly 0 and the float32 statistics may give rounding noise
+    divided by 1e-6.
+
+    Args:
+        features (FeatureFile): ``(N, D)`` features.
+        camids (np.ndarray): ``(N,)`` camera ids.
+        path (str): The ``.npy`` file to write (created or overwritten);
+            must differ from ``features.path``.
+        chunk_rows (int, optional): Rows per chunk. Defaults to None:
+            about 64 MB of float64 rows.
+
+    Returns:
+        FeatureFile: The standardised features, ``(N, D)`` float32.
+
+    Raises:
+        ValueError: If ``camids`` does not have one id per row, or
+            ``path`` is the input file.
+    """
+    n, dim = features.shape
+    camids = np.asarray(camids).reshape(-1)
+    if len(camids) != n:
+        raise ValueError(f'camera_standardize_file needs one camera id per '
+                         f'row: {len(camids)} ids for {n} rows.')
+    if osp.abspath(path) == osp.abspath(features.path):
+        raise ValueError('camera_standardize_file cannot overwrite its '
+                         f'input {features.path}.')
+    if chunk_rows is None:
+        chunk_rows = max(1, (64 << 20) // (8 * dim))
+    _, first, inverse, counts = np.unique(
+        camids, return_index=True, return_inverse=True, return_counts=True)
+    inverse = torch.from_numpy(inverse.reshape(-1).astype(np.int64))
+    shift = torch.from_numpy(features.take(first)).double()
+    sums = torch.zeros(len(first), dim, dtype=torch.float64)
+    squares = torch.zeros_like(sums)
+    for start, block in features.chunks(chunk_rows):
+        cam = inverse[start:start + len(block)]
+        x = torch.from_numpy(block).double() - shift[cam]
+        sums.index_add_(0, cam, x)
+        squares.index_add_(0, cam, x.square_())
+    counts = torch.from_numpy(counts).double()[:, None]
+    mean = sums / counts  # of the shifted rows
+    std = (squares / counts - mean.square()).clamp_(min=0).sqrt_()
+    std += 1e-6
+    writer = FeatureFileWriter(path, (n, dim))
+    try:
+        for start, block in features.chunks(chunk_rows):
+            cam = inverse[start:start + len(block)]
+            x = torch.from_numpy(block).double() - shift[cam]
+            x = (x - mean[cam]) / std[cam]
+            x /= torch.linalg.vector_norm(
+                x, dim=1, keepdim=True).clamp_(min=1e-12)
+            writer.write(np.arange(start, start + len(block)),
+                         x.float().numpy())
+    finally:
+        out = writer.close()
+    return out
+
+
 @HOOKS.register_module()
 class PseudoLabelHook(Hook):
     """Cluster the unlabelled train set into pseudo identities.
@@ -57,7 +134,9 @@ class PseudoLabelHook(Hook):
        without gradients, from the model method ``feature_method`` (e.g. the
        average of MMT's mean teachers), with a progress bar; each rank
        extracts its shard and the features are gathered on every rank, in
-       ``sample_idx`` order;
+       ``sample_idx`` order; or, out of core (``out_of_core``), every
+       rank writes its batches into one shared ``.npy`` file and the later
+       stages read it in chunks;
     2. **cluster** on rank 0 with ``clusterer`` (a CLUSTERERS config; its
        ``fit_predict(features)`` returns -1 for outliers) and broadcast the
        labels;
@@ -110,6 +189,24 @@ class PseudoLabelHook(Hook):
             camera bias dominates the features, as for a randomly
             initialised network on the synthetic set. Needs camera ids.
             Defaults to False.
+        out_of_core (bool | str): Where the extracted features go. False:
+            in memory, gathered on every rank (``N * D * 4`` bytes per
+            rank). True: a ``.npy`` file (see ``feature_dir``) that every
+            rank writes its batches into as they are extracted; the
+            clusterer, the camera normalisation and the algorithm's
+            centroids then read it in chunks, so no process holds all
+            features. 'auto': the file when the features take more than
+            ``out_of_core_mb``. Defaults to 'auto'.
+        out_of_core_mb (float): The 'auto' threshold in MiB (2**20 bytes).
+            Defaults to 4096.
+        feature_dir (str, optional): The directory of the feature file,
+            ``train_features.npy`` (and, with ``camera_normalize``,
+            ``train_features_camnorm.npy``, written by rank 0). The files
+            are a cache, rewritten at every clustering and kept after
+            training. In a distributed run all ranks write into the same
+            file, so the directory must be on a file system shared by
+            all ranks (the hook checks this and raises if not). Defaults
+            to None: ``{work_dir}/pseudo_label_features``.
     """
 
     priority = 'NORMAL'
@@ -122,9 +219,24 @@ class PseudoLabelHook(Hook):
                  warn_outlier_ratio: float = 0.5,
                  warn_largest_ratio: float = 0.5,
                  progress: bool = True,
-                 camera_normalize: bool = False) -> None:
+                 camera_normalize: bool = False,
+                 out_of_core: Union[bool, str] = 'auto',
+                 out_of_core_mb: float = 4096,
+                 feature_dir: Optional[str] = None) -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}.')
+        if not (isinstance(out_of_core, bool) or out_of_core == 'auto'):
+            raise ValueError("out_of_core must be True, False or 'auto', "
+                             f'got {out_of_core!r}.')
+        if (not isinstance(out_of_core_mb, numbers.Real)
+                or isinstance(out_of_core_mb, bool)
+                or not out_of_core_mb > 0):
+            raise ValueError('out_of_core_mb must be a positive number of '
+                             f'MiB, got {out_of_core_mb!r}.')
+        if feature_dir is not None and not isinstance(
+                feature_dir, (str, os.PathLike)):
+            raise ValueError('feature_dir must be a directory path or None, '
+                             f'got {feature_dir!r}.')
         self.clusterer = (
             CLUSTERERS.build(clusterer)
             if isinstance(clusterer, dict) else clusterer)
@@ -140,6 +252,11 @@ class PseudoLabelHook(Hook):
         self.warn_largest_ratio = warn_largest_ratio
         self.progress = progress
         self.camera_normalize = camera_normalize
+        self.out_of_core = out_of_core
+        self.out_of_core_mb = float(out_of_core_mb)
+        self.feature_dir = (None if feature_dir is None else
+                            os.fspath(feature_dir))
+        self._announced_file = False
         self.camids: Optional[np.ndarray] = None
         self.loader = None
         self.gt_pids: Optional[np.ndarray] = None
@@ -250,43 +367,175 @@ class PseudoLabelHook(Hook):
                     logger='current')
 
     # ------------------------------------------------------------------
+    def uses_file(self, num: int, dim: int) -> bool:
+        """Whether ``num`` x ``dim`` features go to a file (the same
+        answer on every rank)."""
+        if self.out_of_core == 'auto':
+            return num * dim * 4 > self.out_of_core_mb * 2**20
+        return bool(self.out_of_core)
+
+    def feature_path(self, runner: Runner) -> str:
+        """The feature file, ``{feature_dir}/train_features.npy``."""
+        root = self.feature_dir
+        if root is None:
+            root = osp.join(runner.work_dir, 'pseudo_label_features')
+        return osp.join(root, 'train_features.npy')
+
     @torch.no_grad()
-    def extract(self, runner: Runner) -> torch.Tensor:
-        """Features of every train image, N x D, on every rank (CPU)."""
+    def extract(self, runner: Runner) -> Union[torch.Tensor, FeatureFile]:
+        """Features of every train image, N x D, in ``sample_idx`` order.
+
+        Returns:
+            Tensor | FeatureFile: In memory, a CPU tensor on every rank;
+            out of core (see ``out_of_core``), the file every rank wrote
+            its batches into.
+        """
         model = self._model(runner)
         was_training = model.training
         model.eval()
         extract_fn = getattr(model, self.feature_method)
+        n = len(self.loader.dataset)
         feats, idxs = [], []
+        writer = seen = probe = None
+        decided = False
         bar = (ProgressBar(len(self.loader))
                if self.progress and is_main_process() else None)
         for data in self.loader:
             data = model.data_preprocessor(data, False)
-            feats.append(extract_fn(data['inputs']))
-            idxs.append(
-                torch.tensor([s.sample_idx for s in data['data_samples']],
-                             device=feats[-1].device))
+            batch = extract_fn(data['inputs'])
+            idx = torch.tensor([s.sample_idx for s in data['data_samples']],
+                               device=batch.device)
+            if not decided:
+                # D is known now; every rank has the same N and D, so all
+                # take the same branch (and meet at the same collectives).
+                decided = True
+                if self.uses_file(n, batch.size(1)):
+                    writer = self._open_writer(runner, (n, batch.size(1)),
+                                               batch.device)
+                    seen = torch.zeros(n, dtype=torch.int32,
+                                       device=batch.device)
+                    probe = (idx[:1].clone(), batch[:1].float().clone())
+            if writer is not None:
+                writer.write(idx.cpu().numpy(), batch.float().cpu().numpy())
+                seen[idx] = 1  # padded duplicates write equal rows
+            else:
+                feats.append(batch)
+                idxs.append(idx)
             if bar is not None:
                 bar.update()
         if bar is not None:
             print_log('', logger='current')
         model.train(was_training)
+        if writer is not None:
+            return self._close_writer(writer, seen, probe)
         feats, idxs = torch.cat(feats), torch.cat(idxs)
         _, world_size = get_dist_info()
         if world_size > 1:
             feats = torch.cat(all_gather(feats.contiguous()))
             idxs = torch.cat(all_gather(idxs.contiguous()))
-        n = len(self.loader.dataset)
         out = feats.new_zeros(n, feats.size(1))
         seen = torch.zeros(n, dtype=torch.bool, device=feats.device)
         out[idxs] = feats  # padded duplicates overwrite with equal rows
         seen[idxs] = True
+        self._check_seen(seen)
+        return out.float().cpu()
+
+    @staticmethod
+    def _check_seen(seen: torch.Tensor) -> None:
         if not bool(seen.all()):
             raise RuntimeError(
-                f'PseudoLabelHook extracted {int(seen.sum())} of {n} '
-                'train images; the extraction dataloader must visit every '
-                'image (do not use drop_last).')
-        return out.float().cpu()
+                f'PseudoLabelHook extracted {int(seen.sum())} of '
+                f'{len(seen)} train images; the extraction dataloader must '
+                'visit every image (do not use drop_last).')
+
+    def _open_writer(self, runner: Runner, shape: Tuple[int, int],
+                     device: torch.device) -> FeatureFileWriter:
+        """Rank 0 (re)creates the feature file, then every other rank
+        opens it; raises on every rank if any could not."""
+        path = self.feature_path(runner)
+        rank, _ = get_dist_info()
+        barrier()  # every rank is done with the previous clustering's file
+        writer, error = None, None
+        if rank == 0:
+            try:
+                writer = FeatureFileWriter(path, shape, create=True)
+            except OSError as err:
+                error = (f'PseudoLabelHook: cannot create the feature file '
+                         f'{path} ({err}); set feature_dir to a writable '
+                         'directory or out_of_core=False.')
+            else:
+                if not self._announced_file:
+                    self._announced_file = True
+                    print_log(
+                        f'PseudoLabelHook: writing the {shape[0]} x '
+                        f'{shape[1]} train features '
+                        f'({shape[0] * shape[1] * 4 / 2**20:.1f} MiB) to '
+                        f'{path}, a cache rewritten at every clustering '
+                        f'(out_of_core={self.out_of_core!r}, '
+                        f'out_of_core_mb={self.out_of_core_mb:g}).',
+                        logger='current')
+        barrier()  # the file exists
+        if rank != 0:
+            try:
+                found = FeatureFile(path).shape
+                if found != tuple(shape):
+                    raise ValueError(f'it holds {found[0]} x {found[1]} '
+                                     f'features, not {shape[0]} x '
+                                     f'{shape[1]}')
+                writer = FeatureFileWriter(path, shape, create=False)
+            except (OSError, ValueError) as err:
+                error = (
+                    f'PseudoLabelHook: rank {rank} cannot open the feature '
+                    f'file {path} that rank 0 created ({err}). With '
+                    'out_of_core, all ranks write into one file, so '
+                    'feature_dir must be on a file system shared by all '
+                    'ranks; set feature_dir to such a directory or '
+                    'out_of_core=False.')
+        self._raise_on_any_rank(error, device, 'open the feature file')
+        return writer
+
+    def _close_writer(self, writer: FeatureFileWriter, seen: torch.Tensor,
+                      probe: Tuple[torch.Tensor, torch.Tensor]
+                      ) -> FeatureFile:
+        """Close, wait for every rank, check that every row was written
+        and that the file holds the other ranks' rows."""
+        writer.close()
+        barrier()
+        all_reduce(seen, op='max')
+        self._check_seen(seen)
+        feats = FeatureFile(writer.path)
+        rank, world_size = get_dist_info()
+        if world_size > 1:
+            # Each rank's first row, read back by every rank: on file
+            # systems that are not shared they differ.
+            idx = torch.cat(all_gather(probe[0])).cpu().numpy()
+            rows = torch.cat(all_gather(probe[1].contiguous())).cpu()
+            error = None
+            if feats.take(idx).tobytes() != rows.numpy().tobytes():
+                error = (
+                    f'PseudoLabelHook: on rank {rank} the feature file '
+                    f'{feats.path} does not hold the rows the other ranks '
+                    'wrote. With out_of_core, all ranks write into one '
+                    'file, so feature_dir must be on a file system shared '
+                    'by all ranks; set feature_dir to such a directory or '
+                    'out_of_core=False.')
+            self._raise_on_any_rank(error, probe[0].device,
+                                    'check the feature file')
+        return feats
+
+    @staticmethod
+    def _raise_on_any_rank(error: Optional[str], device: torch.device,
+                           what: str) -> None:
+        """Raise on every rank if ``error`` is set on any (a collective)."""
+        failed = torch.tensor([int(error is not None)], dtype=torch.int32,
+                              device=device)
+        all_reduce(failed, op='sum')
+        if error is not None:
+            raise RuntimeError(error)
+        if int(failed) > 0:
+            raise RuntimeError(
+                f'PseudoLabelHook: {int(failed)} other rank(s) could not '
+                f'{what}; see their error.')
 
     def recluster(self, runner: Runner) -> np.ndarray:
         """Extract, cluster, hand over and log; returns the labels."""
@@ -295,12 +544,22 @@ class PseudoLabelHook(Hook):
         feats = self.extract(runner)
         times['extract'] = time.perf_counter() - start
 
+        on_disk = isinstance(feats, FeatureFile)
         labels = None
         if is_main_process():
-            start = time.perf_counter()
-            to_cluster = feats.numpy()
+            to_cluster = feats if on_disk else feats.numpy()
             if self.camera_normalize:
-                to_cluster = camera_standardize(to_cluster, self.camids)
+                start = time.perf_counter()
+                if on_disk:
+                    to_cluster = camera_standardize_file(
+                        feats, self.camids,
+                        osp.join(
+                            osp.dirname(feats.path),
+                            'train_features_camnorm.npy'))
+                else:
+                    to_cluster = camera_standardize(to_cluster, self.camids)
+                times['camera_normalize'] = time.perf_counter() - start
+            start = time.perf_counter()
             labels = relabel_contiguous(
                 self.clusterer.fit_predict(to_cluster))
             elapsed = time.perf_counter() - start

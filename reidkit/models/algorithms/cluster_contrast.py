@@ -1,9 +1,10 @@
 """Cluster Contrast (Dai et al., ACCV 2022; arXiv 2103.11568)."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
 
+from reidkit.clustering.features import FeatureFile
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
 from .base import BaseReIDModel
@@ -73,13 +74,16 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
         return F.normalize(self.extract_feat(inputs)[1], dim=1)
 
     @torch.no_grad()
-    def set_pseudo_labels(self, labels, features: torch.Tensor) -> None:
+    def set_pseudo_labels(self, labels,
+                          features: Union[torch.Tensor, FeatureFile]
+                          ) -> None:
         """Take new pseudo labels and rebuild the memory.
 
         Args:
             labels (array-like): N labels, one per train image in
                 ``sample_idx`` order; -1 marks outliers.
-            features (Tensor): N x D features the labels came from; the
+            features (Tensor | FeatureFile): N x D features the labels
+                came from (in memory or on disk, read in chunks); the
                 memory becomes their L2-normalised per-cluster means.
         """
         labels, centroids = self.cluster_centroids(

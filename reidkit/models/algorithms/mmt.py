@@ -1,6 +1,6 @@
 """Mutual Mean-Teaching (Ge, Chen and Li, ICLR 2020)."""
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -10,6 +10,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModel, BaseModule
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from reidkit.clustering.features import FeatureFile
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
 from .base import (build_pair_losses, check_bn_samples,
@@ -239,7 +240,9 @@ class MMT(PseudoLabelMixin, BaseModel):
         return (f1 + f2) / 2
 
     @torch.no_grad()
-    def set_pseudo_labels(self, labels, features: torch.Tensor) -> None:
+    def set_pseudo_labels(self, labels,
+                          features: Union[torch.Tensor, FeatureFile]
+                          ) -> None:
         """Store the labels and re-initialise all four classifiers.
 
         Rows ``0..C-1`` of every classifier become the L2-normalised mean
@@ -248,7 +251,8 @@ class MMT(PseudoLabelMixin, BaseModel):
         Args:
             labels (array-like): One label per train image in
                 ``sample_idx`` order, contiguous 0..C-1; -1 = outlier.
-            features (Tensor): The N x D features the labels came from.
+            features (Tensor | FeatureFile): The N x D features the
+                labels came from (in memory or on disk, read in chunks).
         """
         num_clusters = int(np.max(labels)) + 1
         if num_clusters > self.num_classes:

@@ -1,9 +1,10 @@
 """Clustering pseudo labels + batch-hard triplet: GDS's host method."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
 
+from reidkit.clustering.features import FeatureFile
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
 from .base import BaseReIDModel
@@ -55,7 +56,9 @@ class PseudoLabelTriplet(PseudoLabelMixin, BaseReIDModel):
         return F.normalize(self.extract_feat(inputs)[1], dim=1)
 
     @torch.no_grad()
-    def set_pseudo_labels(self, labels, features: torch.Tensor) -> None:
+    def set_pseudo_labels(self, labels,
+                          features: Union[torch.Tensor, FeatureFile]
+                          ) -> None:
         """Store one pseudo label per train image (-1 = outlier)."""
         labels, _ = self.cluster_centroids(labels, features, normalize=False)
         self.pseudo_labels = labels.to(self.pseudo_labels.device)

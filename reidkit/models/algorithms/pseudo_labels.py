@@ -1,10 +1,11 @@
 """Pseudo-label bookkeeping shared by the unsupervised algorithms."""
-from typing import List, Tuple
+from typing import List, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reidkit.clustering.features import FeatureFile, cluster_sums
 from reidkit.structures import ReIDDataSample
 
 
@@ -22,13 +23,20 @@ class PseudoLabelMixin:
                              torch.zeros(0, dtype=torch.long))
 
     @staticmethod
-    def cluster_centroids(labels, features: torch.Tensor, normalize: bool
+    def cluster_centroids(labels, features: Union[torch.Tensor, FeatureFile],
+                          normalize: bool
                           ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Check the labels and compute the per-cluster mean features.
 
+        The sums are :func:`~reidkit.clustering.features.cluster_sums`,
+        which reads a :class:`~reidkit.clustering.features.FeatureFile` in
+        chunks and gives bitwise the same sums for the same features in
+        memory.
+
         Args:
             labels (array-like): N labels, contiguous 0..C-1, -1 = outlier.
-            features (Tensor): N x D features the labels came from.
+            features (Tensor | FeatureFile): N x D features the labels came
+                from (in memory, on any device, or on disk).
             normalize (bool): L2-normalise the means.
 
         Returns:
@@ -45,10 +53,9 @@ class PseudoLabelMixin:
             raise ValueError('set_pseudo_labels: every label is -1; there '
                              'is no cluster to learn from.')
         num_clusters = int(labels.max()) + 1
-        feats = features.detach().float().cpu()
-        sums = torch.zeros(num_clusters, feats.size(1))
-        sums.index_add_(0, labels[valid], feats[valid])
-        counts = torch.bincount(labels[valid], minlength=num_clusters)
+        if isinstance(features, torch.Tensor):
+            features = features.detach()
+        sums, counts = cluster_sums(labels.numpy(), features, num_clusters)
         if bool((counts == 0).any()):
             raise ValueError(
                 'Pseudo labels must be contiguous 0..C-1; clusters '
