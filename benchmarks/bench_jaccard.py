@@ -64,16 +64,17 @@ STAGE_NAMES = {
 }
 
 
-def make_features(n=12936,
-                  num_ids=751,
-                  dim=2048,
-                  noise=1.0,
-                  latent=64,
-                  num_cams=6,
-                  cam_shift=0.3,
-                  iso_noise=0.1,
-                  seed=0):
-    """Clustered unit-norm features resembling a partly trained model.
+def feature_blocks(n=12936,
+                   num_ids=751,
+                   dim=2048,
+                   noise=1.0,
+                   latent=64,
+                   num_cams=6,
+                   cam_shift=0.3,
+                   iso_noise=0.1,
+                   seed=0,
+                   chunk=8192):
+    """Clustered unit-norm features, generated block by block.
 
     Every identity has at least one image; the rest are spread at random.
     Identity centres are random unit vectors in a ``latent``-dimensional
@@ -83,8 +84,9 @@ def make_features(n=12936,
     ``noise`` means a weaker model (more outliers and merged clusters).
 
     Returns:
-        tuple: ``(features, pids)``: float32 ``(n, dim)`` L2-normalised
-        features and int64 identity labels (sorted, like a dataset listing).
+        tuple: ``(pids, blocks)``: int64 identity labels (sorted, like a
+        dataset listing) and an iterator of ``(start, block)``, float32
+        ``(rows, dim)`` L2-normalised features of rows ``start, ...``.
     """
     rng = np.random.default_rng(seed)
     pids = np.sort(
@@ -96,20 +98,45 @@ def make_features(n=12936,
     shifts = rng.standard_normal((num_cams, latent)) * cam_shift
     proj = (rng.standard_normal(
         (latent, dim)) / np.sqrt(latent)).astype(np.float32)
+
+    def blocks():
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            m = stop - start
+            z = (
+                centres[pids[start:stop]] +
+                shifts[rng.integers(0, num_cams, m)] / np.sqrt(latent) +
+                noise * rng.standard_normal((m, latent)) / np.sqrt(latent))
+            f = z.astype(np.float32) @ proj
+            f += (
+                iso_noise * np.linalg.norm(f, axis=1, keepdims=True) *
+                rng.standard_normal(
+                    (m, dim)).astype(np.float32) / np.sqrt(dim))
+            f /= np.linalg.norm(f, axis=1, keepdims=True)
+            yield start, f
+
+    return pids, blocks()
+
+
+def make_features(n=12936,
+                  num_ids=751,
+                  dim=2048,
+                  noise=1.0,
+                  latent=64,
+                  num_cams=6,
+                  cam_shift=0.3,
+                  iso_noise=0.1,
+                  seed=0):
+    """:func:`feature_blocks` in one ``(n, dim)`` array.
+
+    Returns:
+        tuple: ``(features, pids)``.
+    """
+    pids, blocks = feature_blocks(n, num_ids, dim, noise, latent, num_cams,
+                                  cam_shift, iso_noise, seed)
     feats = np.empty((n, dim), dtype=np.float32)
-    for start in range(0, n, 8192):
-        stop = min(start + 8192, n)
-        m = stop - start
-        z = (
-            centres[pids[start:stop]] +
-            shifts[rng.integers(0, num_cams, m)] / np.sqrt(latent) +
-            noise * rng.standard_normal((m, latent)) / np.sqrt(latent))
-        f = z.astype(np.float32) @ proj
-        f += (
-            iso_noise * np.linalg.norm(f, axis=1, keepdims=True) *
-            rng.standard_normal((m, dim)).astype(np.float32) / np.sqrt(dim))
-        f /= np.linalg.norm(f, axis=1, keepdims=True)
-        feats[start:stop] = f
+    for start, block in blocks:
+        feats[start:start + len(block)] = block
     return feats, pids
 
 

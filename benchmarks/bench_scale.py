@@ -72,41 +72,28 @@ def label_file(n, mode):
     return f'labels_n{n}_{mode.replace(" ", "_").replace(",", "_")}.npy'
 
 
-def write_features(path, n, dim, noise, seed, latent=256, num_cams=6,
-                   cam_shift=0.3, iso_noise=0.1, chunk=8192):
+def write_features(path, n, dim, noise, seed, latent=256):
     """Generate clustered unit-norm features into ``path`` in chunks.
 
-    Same model as ``bench_jaccard.make_features`` (sorted identities, like
-    a dataset listing), without ever holding the ``n x dim`` matrix. The
-    identities go to ``path[:-4] + '_pids.npy'``.
+    The model of ``bench_jaccard.feature_blocks`` (sorted identities, like
+    a dataset listing), ``n * 751 / 12936`` identities, without ever
+    holding the ``n x dim`` matrix. The identities go to
+    ``path[:-4] + '_pids.npy'``.
     """
+    from bench_jaccard import feature_blocks
+
     from reidkit.clustering.features import FeatureFileWriter
-    rng = np.random.default_rng(seed)
-    num_ids = max(1, round(n * 751 / 12936))
-    pids = np.sort(
-        np.concatenate(
-            [np.arange(num_ids),
-             rng.integers(0, num_ids, n - num_ids)]))
-    centres = rng.standard_normal((num_ids, latent))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    shifts = rng.standard_normal((num_cams, latent)) * cam_shift
-    proj = (rng.standard_normal(
-        (latent, dim)) / np.sqrt(latent)).astype(np.float32)
+    pids, blocks = feature_blocks(
+        n=n,
+        num_ids=max(1, round(n * 751 / 12936)),
+        dim=dim,
+        noise=noise,
+        latent=latent,
+        seed=seed)
     tmp = path + '.part'
     writer = FeatureFileWriter(tmp, (n, dim))
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        m = stop - start
-        z = (
-            centres[pids[start:stop]] +
-            shifts[rng.integers(0, num_cams, m)] / np.sqrt(latent) +
-            noise * rng.standard_normal((m, latent)) / np.sqrt(latent))
-        f = z.astype(np.float32) @ proj
-        f += (
-            iso_noise * np.linalg.norm(f, axis=1, keepdims=True) *
-            rng.standard_normal((m, dim)).astype(np.float32) / np.sqrt(dim))
-        f /= np.linalg.norm(f, axis=1, keepdims=True)
-        writer.write(np.arange(start, stop), f)
+    for start, block in blocks:
+        writer.write(np.arange(start, start + len(block)), block)
     writer.close()
     np.save(path[:-4] + '_pids.npy', pids)
     os.replace(tmp, path)

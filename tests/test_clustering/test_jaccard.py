@@ -170,15 +170,19 @@ def test_dbscan_labels_match_dense(variant, k1):
         np.testing.assert_array_equal(dbscan(out), expected)
 
 
+@pytest.mark.parametrize('dense', [True, False])
 @pytest.mark.parametrize('threads', [1, 2])
-def test_small_blocks(monkeypatch, threads):
+def test_small_blocks(monkeypatch, threads, dense):
     """Many tiny blocks (expansion, join, output assembly), joined by one
-    thread or two, give the same result."""
+    thread or two, with either accumulation of the min-sum join (the dense
+    rows x N buffer of small N, the sort of the pair keys of large N),
+    give the same result."""
     import torch
 
     from reidkit.clustering import jaccard
     feats = _blobs(seed=6)
     ref = dense_jaccard(feats, 30, 6)
+    monkeypatch.setattr(jaccard, '_DENSE_JOIN_FACTOR', 1e9 if dense else 0)
     monkeypatch.setattr(jaccard, '_JOIN_CONTRIBS', 300)
     monkeypatch.setattr(jaccard, '_JOIN_CELLS', 700)
     monkeypatch.setattr(jaccard, '_EXPAND_PAIRS', 200)
@@ -316,33 +320,12 @@ def test_cuda_input(variant):
     np.testing.assert_allclose(out.toarray(), ref.toarray(), atol=1e-5)
 
 
-@pytest.mark.parametrize('dense', [True, False])
-def test_join_dense_and_sorted_accumulation(monkeypatch, dense):
-    """Both accumulations of the min-sum join (the dense rows x N buffer
-    for small N, the sort of the pair keys for large N) match the dense
-    reference, also with tiny blocks and two threads."""
-    from reidkit.clustering import jaccard
-    feats = _blobs(seed=7)
-    ref = dense_jaccard(feats, 30, 6)
-    monkeypatch.setattr(jaccard, '_DENSE_JOIN_FACTOR', 1e9 if dense else 0)
-    monkeypatch.setattr(jaccard, '_JOIN_CONTRIBS', 500)
-    monkeypatch.setattr(torch, 'get_num_threads', lambda: 2)
-    for bound in (0.62, 1.0):
-        out = compute_jaccard_distance(feats, max_distance=bound)
-        _check_format(out, len(feats))
-        assert (_stored(out) == (ref < bound)).all()
-        np.testing.assert_allclose(
-            out.toarray()[ref < bound], ref[ref < bound], atol=1e-5)
-
-
 def test_join_paths_agree_to_rounding():
     from reidkit.clustering.jaccard import _min_sum_join, _symmetric_csr
-    rng = np.random.default_rng(0)
     enc = sp.random(60, 60, density=0.2, random_state=1, format='csr')
     enc = sp.diags(1 / np.asarray(enc.sum(1)).ravel()) @ enc
     enc = enc.tocsr()
     enc.sort_indices()
-    del rng
     out = [
         _symmetric_csr(_min_sum_join(enc, 1.0, dense=dense), 60).toarray()
         for dense in (True, False)
