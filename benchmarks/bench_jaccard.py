@@ -118,26 +118,14 @@ def feature_blocks(n=12936,
     return pids, blocks()
 
 
-def make_features(n=12936,
-                  num_ids=751,
-                  dim=2048,
-                  noise=1.0,
-                  latent=64,
-                  num_cams=6,
-                  cam_shift=0.3,
-                  iso_noise=0.1,
-                  seed=0):
-    """:func:`feature_blocks` in one ``(n, dim)`` array.
+def make_features(*args, **kwargs):
+    """:func:`feature_blocks` (same arguments) in one ``(n, dim)`` array.
 
     Returns:
         tuple: ``(features, pids)``.
     """
-    pids, blocks = feature_blocks(n, num_ids, dim, noise, latent, num_cams,
-                                  cam_shift, iso_noise, seed)
-    feats = np.empty((n, dim), dtype=np.float32)
-    for start, block in blocks:
-        feats[start:start + len(block)] = block
-    return feats, pids
+    pids, blocks = feature_blocks(*args, **kwargs)
+    return np.concatenate([block for _, block in blocks]), pids
 
 
 def dense_reference(features, k1=30, k2=6, timings=None, knn_backend=None):

@@ -125,7 +125,6 @@ def exact_neighbours(src, queries, k, block=65536):
 def run_child(args):
     """One pipeline run; prints a JSON line."""
     import torch
-    from sklearn.metrics import adjusted_rand_score  # noqa: F401
 
     import reidkit.clustering.ivf as ivf
     from reidkit.clustering import DBSCAN
@@ -191,8 +190,7 @@ def run_child(args):
         outliers=int((labels < 0).sum()),
         pairs_per_row=clusterer.last_info['jaccard_nnz'] / args.child_n,
         centroid_norm=float(centroids.norm(dim=1).mean()),
-        stages={k: v
-                for k, v in stages.items()})
+        stages=dict(stages))
     labels_path = os.path.join(args.data_dir, label_file(args.child_n, mode))
     np.save(labels_path, labels)
     if mode.startswith('approx'):
@@ -228,7 +226,7 @@ def spawn(args, n, mode, ivf=''):
     cmd = [
         sys.executable, __file__, '--child-n',
         str(n), '--child-mode', mode, '--child-ivf', ivf
-    ] + [a for a in sys.argv[1:]]
+    ] + sys.argv[1:]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     proc = subprocess.run(
         cmd, env=env, stdout=subprocess.PIPE, stderr=None, text=True)

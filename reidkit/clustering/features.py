@@ -240,7 +240,7 @@ class RowSource:
         self.in_memory = isinstance(data, torch.Tensor)
         self.device = data.device if self.in_memory else torch.device('cpu')
         if self.in_memory and normalize:
-            self._data = self._check(_normalize_rows(data), 0)
+            self._data = self._check(data, 0)  # normalised once, here
             self.normalize = False
 
     def __len__(self) -> int:
@@ -362,8 +362,7 @@ def cluster_sums(labels: np.ndarray, features: Union[FeatureInput, RowSource],
     src = row_source(features)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     sums = torch.zeros(num_clusters, src.dim)
-    rows = src.block_rows(1) if not src.in_memory else src.num
-    for start, block in src.chunks(rows):
+    for start, block in src.chunks(src.block_rows(1)):
         lab = labels[start:start + len(block)]
         valid = lab >= 0
         sums.index_add_(0, lab[valid], block.cpu()[valid])

@@ -39,7 +39,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 from .features import RowSource, row_source
-from .knn import _finalize, sq_norms
+from .knn import _finalize, _merge_topk, sq_norms
 
 __all__ = ['ivf_knn', 'build_approx_knn', 'default_nlist']
 
@@ -227,7 +227,7 @@ def ivf_knn(features,
                 hit = torch.nonzero(query_home[start:stop]).flatten()
                 dist[hit, seen_home + torch.arange(len(hit), device=dev)] = -2
                 seen_home += len(hit)
-                _merge(best_v, best_i, rows, dist, members, kk)
+                _merge_topk(best_v, best_i, rows, dist, members)
         if bar is not None:
             bar.update()
     if bar is not None:
@@ -294,19 +294,6 @@ def _refine(src: RowSource, sq_all: torch.Tensor, best_v: torch.Tensor,
     if bar is not None:
         print_log('', logger='current')
     return new_v, new_i
-
-
-def _merge(best_v: torch.Tensor, best_i: torch.Tensor, rows: torch.Tensor,
-           dist: torch.Tensor, cols: torch.Tensor, kk: int) -> None:
-    """Merge ``dist`` (rows x members) into the running top-``kk`` of
-    ``rows``; ``cols`` maps a column to its row index."""
-    v, i = dist.topk(
-        min(kk, dist.shape[1]), dim=1, largest=False, sorted=False)
-    cand_v = torch.cat([best_v[rows], v], 1)
-    cand_i = torch.cat([best_i[rows], cols[i]], 1)
-    v, pos = cand_v.topk(kk, dim=1, largest=False, sorted=False)
-    best_v[rows] = v
-    best_i[rows] = cand_i.gather(1, pos)
 
 
 _APPROX_TYPES = {'ivf': ivf_knn}

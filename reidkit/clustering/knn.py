@@ -144,8 +144,9 @@ def _finalize(src: RowSource, vals: torch.Tensor, idx: torch.Tensor, k: int,
     return vals, idx.contiguous()
 
 
-def _merge_topk(best_v: torch.Tensor, best_i: torch.Tensor, rows: slice,
-                dist: torch.Tensor, col0: int) -> None:
+def _merge_topk(best_v: torch.Tensor, best_i: torch.Tensor,
+                rows: Union[slice, torch.Tensor], dist: torch.Tensor,
+                cols: Union[int, torch.Tensor]) -> None:
     """Merge a block of distances into the running candidates of ``rows``.
 
     Args:
@@ -153,16 +154,18 @@ def _merge_topk(best_v: torch.Tensor, best_i: torch.Tensor, rows: slice,
             (``inf`` where not filled yet), updated in place.
         best_i (torch.Tensor): ``(N, kk)`` their indices, updated in place.
         rows (slice | torch.Tensor): The images of the block's rows.
-        dist (torch.Tensor): ``(B, C)`` distances of ``rows`` to images
-            ``col0 .. col0 + C - 1``.
-        col0 (int): Index of the block's first column.
+        dist (torch.Tensor): ``(B, C)`` distances of ``rows`` to the
+            images of the block's columns.
+        cols (int | torch.Tensor): The image of the first column (the
+            columns are consecutive images), or of every column.
     """
     kk = best_v.shape[1]
     cur_v = best_v[rows]
     v, i = dist.topk(
         min(kk, dist.shape[1]), dim=1, largest=False, sorted=False)
     cand_v = torch.cat([cur_v, v], 1)
-    cand_i = torch.cat([best_i[rows], i.add_(col0)], 1)
+    i = i.add_(cols) if isinstance(cols, int) else cols[i]
+    cand_i = torch.cat([best_i[rows], i], 1)
     v, pos = cand_v.topk(kk, dim=1, largest=False, sorted=False)
     best_v[rows] = v
     best_i[rows] = cand_i.gather(1, pos)
