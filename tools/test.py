@@ -18,6 +18,12 @@ def parse_args():
     parser.add_argument(
         '--out', help='write mAP, the CMC curve and mINP to this JSON file')
     parser.add_argument(
+        '--dump',
+        metavar='FILE.npz',
+        help='also write the distance matrix, ids, image paths and features '
+        'of the test set to this .npz file (overwritten), for '
+        'tools/analysis/visualize_ranks.py')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -34,6 +40,43 @@ def parse_args():
     return args
 
 
+def set_dump_file(cfg: Config, dump: str) -> list:
+    """Make the test evaluator's ReIDMetric(s) save their distances.
+
+    Args:
+        cfg (Config): The config; ``test_evaluator`` is changed in place.
+        dump (str): The ``.npz`` file. With several ReIDMetrics in the
+            evaluator, the i-th writes ``{stem}_{i}.npz``.
+
+    Returns:
+        list[str]: The files that will be written.
+    """
+    if not dump.endswith('.npz'):
+        raise SystemExit(f'--dump {dump}: give a file name ending in .npz.')
+    evaluator = cfg.get('test_evaluator')
+    if evaluator is None:
+        raise SystemExit('--dump: the config has no test_evaluator.')
+    if isinstance(evaluator, dict) and 'metrics' in evaluator:
+        metrics = evaluator['metrics']  # Evaluator(metrics=...) form
+    else:
+        metrics = evaluator
+    if isinstance(metrics, dict):
+        metrics = [metrics]
+    reid = [m for m in metrics if m.get('type') in
+            ('ReIDMetric', 'reidkit.ReIDMetric')]
+    if not reid:
+        raise SystemExit(
+            '--dump needs a ReIDMetric in the test_evaluator; the config has '
+            f'{[m.get("type") for m in metrics]}.')
+    files = []
+    for i, metric in enumerate(reid):
+        stem = dump[:-len('.npz')]
+        name = dump if len(reid) == 1 else f'{stem}_{i}.npz'
+        metric['save_file'] = name
+        files.append(name)
+    return files
+
+
 def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
@@ -47,6 +90,7 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    dump_files = set_dump_file(cfg, args.dump) if args.dump else []
     prepare_config(cfg)
     setup_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
@@ -58,6 +102,8 @@ def main():
     if args.out:
         write_results(results, args.out)
         print(f'Results written to {args.out}')
+    for name in dump_files:
+        print(f'Distances, ids and features written to {name}')
 
 
 if __name__ == '__main__':

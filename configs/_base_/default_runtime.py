@@ -6,6 +6,13 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # re-seed python/numpy/torch (and the dataloader workers) from
+    # (seed, epoch, rank) before every epoch: a resumed run draws the same
+    # random numbers as an uninterrupted one
+    epoch_seed=dict(type='EpochSeedHook'),
+    # on resume, redo the validation that followed the checkpoint (it ran
+    # after the checkpoint was written: MMT's best teacher, best score)
+    resume_val=dict(type='ResumeValHook'),
     # distributed runs: average BN running statistics over the ranks
     sync_bn_stats=dict(type='SyncBNStatsHook'),
 )

@@ -1,6 +1,8 @@
 """Config preparation shared by tools/train.py, tools/test.py and the demo."""
 from mmengine.config import Config, ConfigDict
 
+from .config_check import check_config
+
 _PK_SAMPLERS = ('IdentitySampler', 'reidkit.IdentitySampler')
 
 
@@ -25,6 +27,10 @@ def prepare_config(cfg: Config) -> Config:
 
     - ``IdentitySampler.batch_size`` is taken from its dataloader's
       ``batch_size`` (one source of truth for P x K batches).
+    - :func:`~reidkit.apis.config_check.check_config` reports unknown
+      component types and arguments (with the closest names), missing
+      required arguments and contradictory settings, before anything is
+      built or any data is read.
 
     Returns the same (modified) config.
     """
@@ -32,4 +38,5 @@ def prepare_config(cfg: Config) -> Config:
         loader = cfg.get(name)
         if isinstance(loader, dict):
             _sync_sampler_batch_size(loader, name)
+    check_config(cfg)
     return cfg

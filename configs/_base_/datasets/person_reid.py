@@ -22,7 +22,11 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=64,
     num_workers=4,
-    persistent_workers=True,
+    # New workers every epoch, so that EpochSeedHook (default_runtime.py)
+    # seeds them from (seed, epoch): new augmentations each epoch and a
+    # resumed run identical to an uninterrupted one. Persistent workers keep
+    # their random state, which a checkpoint cannot restore.
+    persistent_workers=False,
     # P x K batches: K = num_instances; the sampler takes batch_size from
     # the dataloader (reidkit.apis.prepare_config).
     sampler=dict(type='IdentitySampler', num_instances=4),

@@ -29,7 +29,10 @@ class TargetBNAdaptHook(Hook):
     The target dataloader is built in ``before_train`` with the runner's
     seed and cycled: when it is exhausted its sampler's ``set_epoch`` is
     called (if it has one) and it restarts. Its position is not saved in
-    checkpoints: a resumed run starts a new pass.
+    checkpoints but follows from the iteration count: a resumed run sets
+    the sampler's epoch to the pass it was in and skips the batches of
+    that pass already used (loading them once, in ``before_train``), so it
+    continues with the same target batches as an uninterrupted run.
 
     Example::
 
@@ -105,6 +108,24 @@ class TargetBNAdaptHook(Hook):
             raise ValueError(self._EMPTY)
         self._iter = None
         self._loader_epoch = 0
+        if runner.iter > 0 and num_batches is not None:
+            self._seek(-(-runner.iter // self.interval), num_batches)
+
+    def _seek(self, used: int, num_batches: int) -> None:
+        """Continue after the first ``used`` batches of the cycled stream
+        (a resumed run)."""
+        self._loader_epoch, skip = divmod(used, num_batches)
+        sampler = getattr(self.loader, 'sampler', None)
+        if self._loader_epoch and callable(
+                getattr(sampler, 'set_epoch', None)):
+            sampler.set_epoch(self._loader_epoch)
+        if skip:
+            # Created now, before the first resumed epoch re-seeds the
+            # random generators; with skip == 0 the iterator is created
+            # lazily, where the uninterrupted run created it.
+            self._iter = iter(self.loader)
+            for _ in range(skip):
+                next(self._iter)
 
     def _next_batch(self):
         if self._iter is None:

@@ -1,7 +1,10 @@
 """Streaming re-ID metric around :func:`reidkit.evaluation.evaluate_rank`."""
+import json
+import logging
+import os
+import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
-import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,6 +43,22 @@ class ReIDMetric(BaseMetric):
     The whole CMC curve of the last evaluation is kept in
     :attr:`last_results` (on the main process), for ``tools/test.py``.
 
+    With ``save_file`` the main process also writes the evaluated distances
+    to an ``.npz`` file (overwriting it) after every evaluation, for
+    ``tools/analysis/visualize_ranks.py``. Its arrays:
+
+    - ``distmat``: ``Q x G`` float32, the distances that were evaluated
+      (squared Euclidean between the features below; after re-ranking when
+      it is on);
+    - ``query_feats``, ``gallery_feats``: float32 features (L2-normalised
+      with ``normalize=True``, the default);
+    - ``query_img_paths``, ``gallery_img_paths``: image paths ('' where the
+      samples carried none);
+    - ``q_pids``, ``g_pids``, ``q_camids``, ``g_camids``: int64 ids (camera
+      ids as the data set gives them, -1 = unknown);
+    - ``protocol`` (str, e.g. 'standard' or 'rerank(k1=20, ...)'),
+      ``normalized`` (bool), ``metrics_json`` (str: the reported metrics).
+
     Example:
         >>> val_evaluator = dict(type='ReIDMetric', ranks=(1, 5, 10))
         >>> # or, with k-reciprocal re-ranking:
@@ -56,6 +75,9 @@ class ReIDMetric(BaseMetric):
         feature_key (str): The data-sample field holding the embedding.
             Defaults to 'pred_feature' (MMT's configs evaluate both
             teachers with 'pred_feature_t1' and 'pred_feature_t2').
+        save_file (str, optional): Write the distances, ids, paths and
+            features of every evaluation to this ``.npz`` file (see above).
+            Defaults to None.
         collect_device (str): Defaults to 'cpu'.
         prefix (str, optional): Defaults to 'reid'.
     """
@@ -68,6 +90,7 @@ class ReIDMetric(BaseMetric):
                  normalize: bool = True,
                  rerank: Union[bool, dict] = False,
                  feature_key: str = 'pred_feature',
+                 save_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -82,6 +105,13 @@ class ReIDMetric(BaseMetric):
             rerank = {}
         self.rerank = None if rerank is False else dict(
             dict(k1=20, k2=6, lambda_value=0.3), **rerank)
+        if save_file is not None:
+            save_file = os.fspath(save_file)
+            if not save_file.endswith('.npz'):
+                raise ValueError(
+                    f'ReIDMetric(save_file={save_file!r}): the dump is an '
+                    'npz archive; give a file name ending in ".npz".')
+        self.save_file = save_file
         self.last_results: Optional[dict] = None
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
@@ -97,7 +127,8 @@ class ReIDMetric(BaseMetric):
                     pid=int(sample['gt_pid']),
                     camid=int(sample['camid']),
                     is_query=bool(sample['is_query']),
-                    flip=bool(sample.get('flip_test', False))))
+                    flip=bool(sample.get('flip_test', False)),
+                    img_path=sample.get('img_path') or ''))
 
     def protocol_tags(self, flip: bool, has_cams: bool) -> List[str]:
         tags = []
@@ -158,6 +189,16 @@ class ReIDMetric(BaseMetric):
             protocol = protocol.replace(
                 'rerank', 'rerank(k1={k1}, k2={k2}, lambda={lambda_value})'
                 .format(**self.rerank))
+        if self.save_file is not None:
+            self.save_dump(
+                self.save_file,
+                distmat=distmat,
+                query=query,
+                gallery=gallery,
+                qf=qf,
+                gf=gf,
+                protocol=protocol,
+                metrics=metrics)
         self.last_results = dict(
             metrics=dict(metrics),
             cmc=[100 * float(v) for v in res['cmc']],
@@ -173,3 +214,46 @@ class ReIDMetric(BaseMetric):
                 f'{k} {v:.2f}' for k, v in metrics.items()),
             logger='current')
         return metrics
+
+    def save_dump(self, save_file: str, distmat: np.ndarray,
+                  query: List[dict], gallery: List[dict], qf: torch.Tensor,
+                  gf: torch.Tensor, protocol: str,
+                  metrics: Dict[str, float]) -> None:
+        """Write the evaluated distances and what they came from (npz).
+
+        Args:
+            save_file (str): The ``.npz`` file (overwritten; parent folders
+                are created).
+            distmat (np.ndarray): ``Q x G`` evaluated distances.
+            query (list[dict]): Query results (``img_path``, ``pid``,
+                ``camid``).
+            gallery (list[dict]): Gallery results.
+            qf (Tensor): Query features the distances were computed from.
+            gf (Tensor): Gallery features.
+            protocol (str): The protocol name of the results.
+            metrics (dict): The reported metrics.
+        """
+        parent = osp.dirname(osp.abspath(save_file))
+        os.makedirs(parent, exist_ok=True)
+        np.savez(
+            save_file,
+            distmat=np.asarray(distmat, dtype=np.float32),
+            query_feats=qf.numpy().astype(np.float32),
+            gallery_feats=gf.numpy().astype(np.float32),
+            query_img_paths=np.array([r.get('img_path') or ''
+                                      for r in query], dtype=str),
+            gallery_img_paths=np.array([r.get('img_path') or ''
+                                        for r in gallery], dtype=str),
+            q_pids=np.array([r['pid'] for r in query], dtype=np.int64),
+            g_pids=np.array([r['pid'] for r in gallery], dtype=np.int64),
+            q_camids=np.array([r['camid'] for r in query], dtype=np.int64),
+            g_camids=np.array([r['camid'] for r in gallery],
+                              dtype=np.int64),
+            protocol=np.array(protocol),
+            normalized=np.array(bool(self.normalize)),
+            metrics_json=np.array(json.dumps(metrics)))
+        print_log(
+            f'ReIDMetric: wrote distances, ids and features of '
+            f'{len(query)} queries / {len(gallery)} gallery images to '
+            f'{save_file}',
+            logger='current')

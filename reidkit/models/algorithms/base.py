@@ -7,6 +7,7 @@ from mmengine.model import BaseModel
 
 from reidkit.registry import MODELS
 from reidkit.structures import ReIDDataSample
+from ..utils import FiniteLossMixin
 
 
 def check_bn_samples(bn_samples: Optional[int]) -> Optional[int]:
@@ -52,7 +53,7 @@ def build_pair_losses(cfgs: Optional[Dict[str, dict]]) -> nn.ModuleDict:
          for name, cfg in cfgs.items()})
 
 
-class BaseReIDModel(BaseModel):
+class BaseReIDModel(FiniteLossMixin, BaseModel):
     """Backbone + neck with mmengine's ``forward(mode)`` contract.
 
     - ``mode='tensor'``: the retrieval embedding of ``inputs`` (B x D, not

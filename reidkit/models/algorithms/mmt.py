@@ -17,6 +17,7 @@ from .base import (build_pair_losses, check_bn_samples,
                    forward_in_bn_groups)
 from .mean_teacher import MeanTeacher
 from .pseudo_labels import PseudoLabelMixin
+from ..utils import FiniteLossMixin
 
 
 class MMTNet(BaseModule):
@@ -51,7 +52,7 @@ class MMTNet(BaseModule):
 
 
 @MODELS.register_module()
-class MMT(PseudoLabelMixin, BaseModel):
+class MMT(PseudoLabelMixin, FiniteLossMixin, BaseModel):
     r"""Mutual Mean-Teaching: two students, two mean teachers, soft labels.
 
     Two networks (``nets``) start from two source-pretrained checkpoints

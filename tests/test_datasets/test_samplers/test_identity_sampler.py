@@ -138,7 +138,8 @@ def test_prepare_config_fills_batch_size():
     from mmengine.config import Config
     from reidkit.apis import prepare_config
     cfg = Config(dict(train_dataloader=dict(
-        batch_size=32, sampler=dict(type='IdentitySampler', num_instances=4))))
+        batch_size=32, dataset=dict(type='SyntheticReID'),
+        sampler=dict(type='IdentitySampler', num_instances=4))))
     assert prepare_config(cfg).train_dataloader.sampler.batch_size == 32
     cfg.train_dataloader.sampler.batch_size = 16
     with pytest.raises(ValueError, match='differs'):
