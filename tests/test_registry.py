@@ -1,6 +1,7 @@
 import os.path as osp
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
@@ -51,3 +52,39 @@ def test_user_components_from_a_config(monkeypatch):
                      dtype=np.float32)
     labels = clusterer.fit_predict(feats)
     assert labels.tolist() == [0, 0, 1, 1, -1]
+
+
+@pytest.mark.slow
+def test_user_memory_and_hook_in_a_runner(tmp_path, monkeypatch,
+                                          synthetic_tiny_root):
+    """A user's memory and hook, from a config, in a Cluster Contrast run
+    on the tiny set (docs/custom_components.md)."""
+    from mmengine.runner import Runner
+
+    from reidkit.apis import prepare_config
+    from tests.conftest import tiny_loader_options
+    monkeypatch.syspath_prepend(osp.join(DATA, 'custom_plugins'))
+    cfg = Config.fromfile(osp.join(
+        osp.dirname(osp.dirname(DATA)), 'configs', 'cluster_contrast',
+        'cc_r18_synthetic.py'))
+    cfg.custom_imports = dict(imports=['my_reid_plugins'],
+                              allow_failed_imports=False)
+    cfg.model.memory = dict(type='CentroidMemory', margin=0.1)
+    cfg.custom_hooks.append(dict(type='LabelChurnHook'))
+    cfg.merge_from_dict(dict(
+        {'train_cfg.max_epochs': 3, 'train_cfg.val_interval': 100,
+         'train_dataloader.sampler.iters_per_epoch': 1,
+         'train_dataloader.batch_size': 8,
+         'custom_hooks.0.progress': False},
+        **tiny_loader_options(osp.dirname(osp.dirname(synthetic_tiny_root)))))
+    cfg.custom_hooks[0]['clusterer'] = dict(
+        type='KMeans', num_clusters=5, backend='sklearn', seed=0)
+    cfg.work_dir = str(tmp_path)
+    runner = Runner.from_cfg(prepare_config(cfg))
+    runner.train()
+    assert type(runner.model.memory).__name__ == 'CentroidMemory'
+    assert runner.model.memory.num_clusters == 5
+    churn = next(h for h in runner.hooks
+                 if type(h).__name__ == 'LabelChurnHook')
+    assert len(churn.history) == 2
+    assert all(-1 <= a <= 1 for a in churn.history)

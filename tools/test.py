@@ -6,7 +6,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from reidkit.apis import prepare_config, setup_distributed
+from reidkit.apis import ConfigError, prepare_config, setup_distributed
 from reidkit.evaluation import format_results, write_results
 
 
@@ -91,7 +91,10 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     dump_files = set_dump_file(cfg, args.dump) if args.dump else []
-    prepare_config(cfg)
+    try:
+        prepare_config(cfg)
+    except ConfigError as e:  # listed problems; no traceback needed
+        raise SystemExit(str(e)) from None
     setup_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.test()

@@ -6,8 +6,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from reidkit.apis import (log_batch_accounting, prepare_config,
-                          setup_distributed)
+from reidkit.apis import (ConfigError, log_batch_accounting,
+                          prepare_config, setup_distributed)
 
 
 def parse_args():
@@ -62,7 +62,10 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    prepare_config(cfg)
+    try:
+        prepare_config(cfg)
+    except ConfigError as e:  # listed problems; no traceback needed
+        raise SystemExit(str(e)) from None
     setup_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     log_batch_accounting(cfg)

@@ -4,7 +4,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # a checkpoint every epoch (written atomically by reidkit's
+    # CheckpointHook), so a crash loses at most the current epoch
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # re-seed python/numpy/torch (and the dataloader workers) from
     # (seed, epoch, rank) before every epoch: a resumed run draws the same

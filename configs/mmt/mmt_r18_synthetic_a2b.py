@@ -91,5 +91,5 @@ test_cfg = dict()
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(
-        type='CheckpointHook', interval=2, max_keep_ckpts=2,
+        type='CheckpointHook', interval=1, max_keep_ckpts=2,
         save_best='best/mAP', rule='greater'))

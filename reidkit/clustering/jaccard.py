@@ -22,6 +22,7 @@ numpy/scipy operation on sparse matrices whose size grows with
    pairs whose distance is not below ``max_distance`` are dropped per
    block, and the symmetric CSR result is assembled without a global sort.
 """
+import logging
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -537,6 +538,13 @@ def compute_jaccard_distance(
     backend = resolve_backend(knn_backend, features)
     src = row_source(features, normalize=True)
     num = src.num
+    if num <= k1:
+        print_log(
+            f'compute_jaccard_distance: only {num} images for k1={k1}; '
+            f'every k-reciprocal set is capped at the {num} images, so the '
+            'distances are coarse. Use a smaller k1 for so few images.',
+            logger='current',
+            level=logging.WARNING)
     if timings is None:
         timings = {}
     chunk = default_chunk_size(num) if knn_chunk_size is None else (

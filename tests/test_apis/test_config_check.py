@@ -126,3 +126,22 @@ def test_reported_before_data_is_read(tmp_path):
         'custom_hooks.0.clusterer.type': 'DBSCN'})
     with pytest.raises(ConfigError, match="Did you mean 'DBSCAN'"):
         prepare_config(cfg)
+
+
+def test_train_tool_reports_problems_without_traceback(tmp_path,
+                                                       monkeypatch):
+    import importlib.util
+    import sys
+    cfg = cc_cfg(**{'custom_hooks.0.clusterer.type': 'DBSCN'})
+    path = str(tmp_path / 'bad.py')
+    cfg.dump(path)
+    spec = importlib.util.spec_from_file_location(
+        'reidkit_train_tool', osp.join(ROOT, 'tools', 'train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    monkeypatch.setattr(sys, 'argv', ['train.py', path, '--work-dir',
+                                      str(tmp_path / 'work')])
+    with pytest.raises(SystemExit) as info:
+        train.main()
+    assert "Did you mean 'DBSCAN'" in str(info.value.code)
+    assert not (tmp_path / 'work').exists()  # nothing was built

@@ -82,3 +82,22 @@ def test_nan_loss_stops_run_and_keeps_checkpoint(tmp_path,
     assert all(torch.isfinite(v).all() for v in state['state_dict'].values()
                if v.is_floating_point())
     assert open(tmp_path / 'last_checkpoint').read().endswith('epoch_1.pth')
+
+
+def test_gradient_overflow_is_left_to_the_loss_scaler():
+    """Under mixed precision a gradient overflow (finite loss, inf
+    gradients) must not stop training: the check passes and the loss
+    scaler skips the step and lowers its scale. (mmengine's
+    AmpOptimWrapper needs a GPU; torch's scaler is used directly here.)"""
+    weight = torch.nn.Parameter(torch.ones(4))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    scaler = torch.amp.GradScaler('cpu', init_scale=2.0**16)
+    loss = (weight * torch.full((4, ), 1e35)).sum()
+    losses = dict(loss_big=loss)
+    check_losses_finite(losses)  # finite: no error
+    scaler.scale(loss).backward()
+    assert not torch.isfinite(weight.grad).all()  # scaled grads overflow
+    scaler.step(optimizer)
+    scaler.update()
+    assert torch.equal(weight.detach(), torch.ones(4))  # step skipped
+    assert scaler.get_scale() < 2.0**16

@@ -1,6 +1,7 @@
 """mmengine's CheckpointHook with crash-safe saving."""
 import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
@@ -66,6 +67,10 @@ class CheckpointHook(_MMEngineCheckpointHook):
         final = osp.join(self.out_dir, ckpt_filename)
         self.last_ckpt = final
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        # The list of kept checkpoints goes into this checkpoint (the
+        # message hub), so it already names the new one; the one it drops
+        # is deleted only once the new one is on disk.
+        dropped = self._update_kept(runner, step)
 
         # Save under a temporary name (the Runner writes on the main
         # process only), then rename.
@@ -80,28 +85,29 @@ class CheckpointHook(_MMEngineCheckpointHook):
             backend_args=self.backend_args,
             **self.args)
         if not is_main_process():
-            self._update_kept(runner, step, remove=False)
             return
         tmp = final + TMP_SUFFIX
         _fsync(tmp)
         os.replace(tmp, final)
         atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
                           final)
-        self._update_kept(runner, step, remove=True)
+        if dropped is not None:
+            path = osp.join(self.out_dir, self.filename_tmpl.format(dropped))
+            if osp.isfile(path):
+                os.remove(path)
 
-    def _update_kept(self, runner, step, remove: bool) -> None:
-        """Track the kept checkpoints; delete the oldest ones only now that
-        the new one is on disk."""
+    def _update_kept(self, runner, step) -> Optional[int]:
+        """Add ``step`` to the kept checkpoints; return the step whose
+        checkpoint falls out of the list (to delete after saving)."""
         if self.max_keep_ckpts <= 0:
-            return
+            return None
         if self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step:
-            return  # saved twice in one step (e.g. last + interval)
+            return None  # saved twice in one step (e.g. last + interval)
+        dropped = None
         # keep_ckpt_ids is a deque with maxlen = max_keep_ckpts.
         if len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
-            old = self.keep_ckpt_ids.popleft()
-            path = osp.join(self.out_dir, self.filename_tmpl.format(old))
-            if remove and osp.isfile(path):
-                os.remove(path)
+            dropped = self.keep_ckpt_ids.popleft()
         self.keep_ckpt_ids.append(step)
         runner.message_hub.update_info('keep_ckpt_ids',
                                        list(self.keep_ckpt_ids))
+        return dropped

@@ -150,11 +150,17 @@ class PseudoLabelHook(Hook):
        (NMI, ARI, pairwise precision/recall/F1), to the logger and to the
        visualizer backends (``pseudo_label/*`` scalars, step = epoch).
 
-    If a clustering makes **every** image an outlier, the hook warns and
-    keeps the previous labels for this epoch (the memory is rebuilt from
-    the new features with those labels); it raises if there are no previous
-    labels. It also warns when more than ``warn_outlier_ratio`` of the
-    images are outliers or one cluster holds more than
+    A degenerate clustering, with fewer than two clusters (**every** image
+    an outlier, or one cluster holding every clustered image), teaches
+    nothing. The hook then warns and trains this epoch on the previous
+    pseudo labels (the memory is rebuilt from the new features with them)
+    or, at the first clustering, on singletons: every image its own pseudo
+    identity (instance discrimination; the P x K sampler repeats each image
+    K times with different augmentations). The logged statistics say which
+    (``kept_previous`` or ``singletons``). Clusterings with at least two
+    clusters are used as they are, however unbalanced. The hook also
+    warns when more than ``warn_outlier_ratio`` of the images are
+    outliers or one cluster holds more than
     ``warn_largest_ratio`` of the clustered images (usually a sign of a bad
     ``eps``: see ``reidkit.clustering.suggest_eps``).
 
@@ -581,24 +587,8 @@ class PseudoLabelHook(Hook):
 
         model = self._model(runner)
         stats = cluster_statistics(labels)
-        if stats['num_clusters'] == 0:
-            previous = model.pseudo_labels.cpu().numpy()
-            if len(previous) == 0:
-                raise RuntimeError(
-                    f'Epoch {runner.epoch}: the clusterer made every image '
-                    'an outlier and there are no earlier pseudo labels to '
-                    'train on. Loosen the clusterer (e.g. a larger DBSCAN '
-                    'eps or smaller min_samples; reidkit.clustering.'
-                    'suggest_eps helps choose eps).')
-            print_log(
-                f'Epoch {runner.epoch}: every image is an outlier after '
-                'clustering; keeping the previous pseudo labels '
-                f'({int(previous.max()) + 1} clusters) for this epoch.',
-                logger='current',
-                level=logging.WARNING)
-            labels = previous
-            stats = cluster_statistics(labels)
-            stats['kept_previous'] = 1
+        if stats['num_clusters'] < 2:
+            labels, stats = self._degenerate(runner, model, labels, stats)
 
         start = time.perf_counter()
         model.set_pseudo_labels(labels, feats)
@@ -610,6 +600,45 @@ class PseudoLabelHook(Hook):
             stats.update(pseudo_label_quality(labels, self.gt_pids))
         self._log(runner, stats, times)
         return labels
+
+    def _degenerate(self, runner: Runner, model, labels: np.ndarray,
+                    stats: dict) -> Tuple[np.ndarray, dict]:
+        """The policy for a clustering with fewer than 2 clusters (every
+        image an outlier, or one cluster holding every clustered image):
+        nothing can be learnt from it, so this epoch trains on the previous
+        pseudo labels or, at the first clustering, on singletons (every
+        image its own pseudo identity: instance discrimination)."""
+        if stats['num_clusters'] == 0:
+            what = 'every image is an outlier'
+        else:
+            what = (f'all {len(labels) - stats["num_outliers"]} clustered '
+                    'images are in one cluster')
+        hint = ('The clusterer is too strict or too loose for these '
+                'features (for DBSCAN see reidkit.clustering.suggest_eps).')
+        previous = model.pseudo_labels.cpu().numpy()
+        if len(previous) == len(labels) and (previous >= 0).any() and \
+                int(previous.max()) >= 1:
+            print_log(
+                f'Epoch {runner.epoch}: {what} after clustering; keeping '
+                f'the previous pseudo labels ({int(previous.max()) + 1} '
+                f'clusters) for this epoch. {hint}',
+                logger='current',
+                level=logging.WARNING)
+            labels = previous
+            kept = dict(kept_previous=1)
+        else:
+            print_log(
+                f'Epoch {runner.epoch}: {what} after clustering and there '
+                'are no earlier pseudo labels; training this epoch with '
+                f'every image as its own pseudo identity ({len(labels)} '
+                f'singletons, instance discrimination). {hint}',
+                logger='current',
+                level=logging.WARNING)
+            labels = np.arange(len(labels), dtype=np.int64)
+            kept = dict(singletons=1)
+        stats = cluster_statistics(labels)
+        stats.update(kept)
+        return labels, stats
 
     def _log(self, runner: Runner, stats: dict, times: dict) -> None:
         hist = stats.pop('size_hist')

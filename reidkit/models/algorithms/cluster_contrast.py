@@ -30,9 +30,11 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
     Args:
         backbone (dict): Backbone config.
         neck (dict): Neck config (pooling + BN-neck).
-        memory (dict): ``ClusterMemory`` config; ``feat_dim`` defaults to
-            the feature dimension. Defaults to the paper's settings
-            (τ = 0.05, m = 0.1, 'mean' update).
+        memory (dict): The memory config; ``feat_dim`` defaults to the
+            feature dimension. ``ClusterMemory`` (the default type) gets
+            the paper's settings where not given (τ = 0.05, m = 0.1,
+            'mean' update); another registered memory type gets only
+            ``feat_dim`` (see docs/custom_components.md for the contract).
         data_preprocessor, test_cfg, init_cfg, pair_losses,
             bn_samples: See
             :class:`BaseReIDModel` (e.g. GDS-H on the BN-neck features
@@ -56,14 +58,13 @@ class ClusterContrast(PseudoLabelMixin, BaseReIDModel):
             init_cfg=init_cfg,
             pair_losses=pair_losses,
             bn_samples=bn_samples)
-        memory = {
-            **dict(
-                type='ClusterMemory',
-                temperature=0.05,
-                momentum=0.1,
-                update='mean'),
-            **(memory or {})
-        }
+        memory = dict(memory or {})
+        memory.setdefault('type', 'ClusterMemory')
+        if memory['type'] in ('ClusterMemory', 'reidkit.ClusterMemory'):
+            # the paper's settings; another memory type gets only feat_dim
+            for key, value in dict(temperature=0.05, momentum=0.1,
+                                   update='mean').items():
+                memory.setdefault(key, value)
         memory.setdefault('feat_dim', self.feat_dim)
         self.memory = MODELS.build(memory)
         self.init_pseudo_labels()

@@ -154,17 +154,6 @@ def test_hook_relabels_logs_quality_and_survives_all_outliers(
     assert all('pseudo_label/num_clusters' in s for s in pl)
 
 
-def test_first_clustering_all_outliers_is_an_error(
-        tmp_path, synthetic_tiny_root):
-    cache = osp.dirname(osp.dirname(synthetic_tiny_root))
-    ScriptedClusterer.calls = 0
-    runner = Runner.from_cfg(
-        tiny_cfg(tmp_path, cache, 'cc', dict(
-            type='ScriptedClusterer', outlier_calls=[0])))
-    with pytest.raises(RuntimeError, match='every image an outlier'):
-        runner.train()
-
-
 def test_extraction_set_must_match_train_set(tmp_path, synthetic_tiny_root):
     cache = osp.dirname(osp.dirname(synthetic_tiny_root))
     cfg = tiny_cfg(tmp_path, cache, 'cc', dict(type='ScriptedClusterer'))
