@@ -29,7 +29,7 @@ def test_same_seed_same_run(tmp_path, synthetic_tiny_root):
         'train_dataloader.batch_size': 8,
         'default_hooks.checkpoint.max_keep_ckpts': EPOCHS,
         'custom_hooks.0.progress': False,
-        # the config's DBSCAN, with k1 for the tiny set's 95 images
+        # the config's DBSCAN, with k1 for the tiny set's 102 train images
         'custom_hooks.0.clusterer.k1': 20,
         'randomness': dict(seed=7, deterministic=True),
     }

@@ -128,7 +128,7 @@ def test_fewer_images_than_k1_warns(monkeypatch):
 
 @pytest.mark.slow
 def test_run_with_fewer_images_than_k1(tmp_path, synthetic_tiny_root):
-    """The config's DBSCAN with k1 = 200 on the 95 tiny train images: the
+    """The config's DBSCAN with k1 = 200 on the 102 tiny train images: the
     run warns and trains."""
     cache = osp.dirname(osp.dirname(synthetic_tiny_root))
     cfg = Config.fromfile(CONFIGS['cc'])
