@@ -39,7 +39,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import ImgDataPreprocessor
 
-from .inference import _normalise_inputs, _Pipeline, extract_features
+from .inference import (ImagePipeline, extract_features,
+                        normalise_image_inputs)
 
 #: Default ONNX opset. torch's (dynamo) exporter implements opset 18 and
 #: later; onnxruntime >= 1.14 runs opset 18.
@@ -478,7 +479,7 @@ def check_onnx_parity(model: nn.Module,
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise ValueError(f'batch_sizes must be positive integers, got '
                          f'{batch_sizes!r}.')
-    items = _normalise_inputs(images)
+    items = normalise_image_inputs(images)
     if not items:
         raise ValueError('check_onnx_parity got no images.')
     in_dims = contract['input'].get(INPUT_NAME)
@@ -495,7 +496,7 @@ def check_onnx_parity(model: nn.Module,
         pipeline_cfg = pipeline_with_shape(pipeline_cfg, shape)
 
     # The same resized images for both runtimes.
-    pipeline = _Pipeline(pipeline_cfg)
+    pipeline = ImagePipeline(pipeline_cfg)
     arrays = []
     for i, item in enumerate(items):
         img = pipeline(item, i)['inputs']

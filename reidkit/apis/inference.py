@@ -154,7 +154,9 @@ def list_images(folder: str) -> List[str]:
     return found
 
 
-def _normalise_inputs(images) -> List[ImageInput]:
+def normalise_image_inputs(images) -> List[ImageInput]:
+    """A folder, path, array or list of them -> a list of paths and
+    arrays (a folder's images in :func:`list_images` order), checked."""
     if isinstance(images, (str, os.PathLike)):
         path = os.fspath(images)
         if osp.isdir(path):
@@ -191,8 +193,9 @@ def _check_array(img: np.ndarray, index: int) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3])
 
 
-class _Pipeline:
-    """The test pipeline, taking paths or arrays."""
+class ImagePipeline:
+    """A config's test pipeline, applied to an image path or an H x W x 3
+    BGR array (the loading step is skipped for arrays)."""
 
     def __init__(self, pipeline_cfg: Sequence[dict]) -> None:
         cfgs = list(pipeline_cfg)
@@ -255,10 +258,10 @@ def extract_features(model: torch.nn.Module,
             '(it carries the config\'s test pipeline as model.pipeline).')
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
-    items = _normalise_inputs(images)
+    items = normalise_image_inputs(images)
     if not items:
         raise ValueError('extract_features got no images.')
-    pipeline = _Pipeline(model.pipeline)
+    pipeline = ImagePipeline(model.pipeline)
     was_training = model.training
     model.eval()
     bar = ProgressBar(len(items)) if progress else None

@@ -27,6 +27,8 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from reidkit.evaluation.functional.rank import \
+    average_precision as rank_average_precision
 from .inference import extract_features
 
 #: Market-1501 style names (``0017_c2s1_389336_01.jpg``): pid, camera.
@@ -304,7 +306,8 @@ def average_precision(distances: np.ndarray,
                       matches: np.ndarray,
                       valid: Optional[np.ndarray] = None
                       ) -> Optional[float]:
-    """Average precision of one query, tie-aware like ``evaluate_rank``.
+    """Average precision of one query, tie-aware like ``evaluate_rank``
+    (computed by :func:`reidkit.evaluation.average_precision`).
 
     A group of tied distances forms one threshold: every true match
     contributes the precision measured at the end of its tie group
@@ -322,17 +325,11 @@ def average_precision(distances: np.ndarray,
         float | None: AP in [0, 1], None without a valid true match.
     """
     distances = np.asarray(distances)
-    matches = np.asarray(matches, dtype=bool)
-    if valid is not None:
-        valid = np.asarray(valid, dtype=bool)
-        distances, matches = distances[valid], matches[valid]
-    if not matches.any():
-        return None
-    all_sorted = np.sort(distances)
-    pos_sorted = np.sort(distances[matches])
-    count = np.searchsorted(all_sorted, pos_sorted, side='right')
-    hits = np.searchsorted(pos_sorted, pos_sorted, side='right')
-    return float(np.mean(hits / count))
+    ap = rank_average_precision(
+        distances[None],
+        np.asarray(matches, dtype=bool)[None],
+        None if valid is None else np.asarray(valid, dtype=bool)[None])[0]
+    return None if np.isnan(ap) else float(ap)
 
 
 def _unique_names(paths: Sequence[str]) -> List[str]:

@@ -124,7 +124,7 @@ class EpochSeedHook(Hook):
     def __init__(self, diff_rank_seed: bool = True) -> None:
         self.diff_rank_seed = diff_rank_seed
         self._checked_resume = False
-        #: The seed of the current epoch's main process (for the logs).
+        #: The seed of the current epoch's main process.
         self.last_seed: Optional[int] = None
 
     def before_train(self, runner: Runner) -> None:

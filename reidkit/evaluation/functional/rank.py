@@ -269,6 +269,44 @@ def evaluate_rank(distmat: ArrayLike,
     }
 
 
+def average_precision(distmat: ArrayLike, matches: ArrayLike,
+                      valid: Optional[ArrayLike] = None) -> np.ndarray:
+    """Per-query AP with :func:`evaluate_rank`'s rules, for given masks.
+
+    For callers that decide themselves which gallery items count (e.g. the
+    retrieval tool, which also leaves out a query's own file): ``matches``
+    marks each query's true matches and ``valid`` the items that take part
+    (False = ignored, like junk). Ties are one threshold, as in
+    :func:`evaluate_rank` (it is the same computation).
+
+    Args:
+        distmat (array): ``Q x G`` finite distances.
+        matches (array): ``Q x G`` bool, True for a true match.
+        valid (array, optional): ``Q x G`` bool. Defaults to all True.
+
+    Returns:
+        np.ndarray: ``(Q,)`` float64 AP in ``[0, 1]``; NaN for a query
+        without a valid true match.
+    """
+    d = torch.as_tensor(np.asarray(distmat, dtype=np.float64))
+    if d.dim() != 2:
+        raise ValueError(f'distmat must be Q x G, got {tuple(d.shape)}')
+    pos = torch.as_tensor(np.asarray(matches, dtype=bool))
+    ok = (torch.ones_like(pos) if valid is None else torch.as_tensor(
+        np.asarray(valid, dtype=bool)))
+    if pos.shape != d.shape or ok.shape != d.shape:
+        raise ValueError('matches and valid must have the shape of distmat '
+                         f'{tuple(d.shape)}')
+    _check_finite(d.contiguous(), 0)
+    pos_rows, pos_cols = (pos & ok).nonzero(as_tuple=True)
+    junk_rows, junk_cols = (~ok).nonzero(as_tuple=True)
+    ap, _, _, n_rel = _evaluate_chunk(d.contiguous(), pos_rows, pos_cols,
+                                      junk_rows, junk_cols)
+    out = ap.numpy().copy()
+    out[(n_rel == 0).numpy()] = np.nan
+    return out
+
+
 def _check_finite(d: torch.Tensor, offset: int) -> None:
     """Raise ValueError if a chunk of distances holds NaN or inf.
 

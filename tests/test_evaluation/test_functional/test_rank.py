@@ -285,3 +285,22 @@ def test_errors():
         evaluate_rank(dist, q_pids, g_pids, q_cams, np.array([0, 0, 0]))
     with pytest.raises(ValueError, match='all 2 queries were skipped'):
         evaluate_rank(dist, np.array([7, 8]), g_pids, None, None)
+
+
+def test_masked_average_precision_equals_evaluate_rank():
+    """average_precision with the protocol's masks gives evaluate_rank's
+    per-query APs: their mean over scored queries is its mAP (ties
+    included); a query without a valid true match gets NaN."""
+    from reidkit.evaluation import average_precision
+    rng = np.random.default_rng(3)
+    dist = rng.integers(0, 6, size=(9, 30)).astype(np.float64)  # many ties
+    q_pids, g_pids = rng.integers(0, 4, 9), rng.integers(0, 4, 30)
+    q_cams, g_cams = rng.integers(0, 2, 9), rng.integers(0, 2, 30)
+    q_pids[0] = 99  # no true match at all
+    matches = q_pids[:, None] == g_pids[None]
+    valid = ~(matches & (q_cams[:, None] == g_cams[None]))
+    ap = average_precision(dist, matches, valid)
+    res = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=30)
+    assert np.isnan(ap[0])
+    assert np.nanmean(ap) == pytest.approx(res['mAP'], abs=1e-12)
+    assert (~np.isnan(ap)).sum() == res['num_valid_queries']
